@@ -1,0 +1,52 @@
+# One entry point for people, CI (.ci/run) and the Jenkinsfile alike.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: help install install-test run test test-unit test-integration lint fmt clean
+
+help:
+	@echo "make run      install everything and start the embedded app (prints the URL)"
+	@echo "make test     install the test dependencies and run the default test suite"
+	@echo "make lint     ruff"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Reinstall only when the dependency list changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+run: install
+	$(BIN)/inkbus run
+
+test: install-test
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+test-unit: install-test
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install-test
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,37 @@
+"""Connections to the bus. ``memory://`` is the in-process transport of the embedded default."""
+
+from __future__ import annotations
+
+from kombu import Connection
+
+from inkbus.settings import Settings
+
+
+def is_memory(url: str) -> bool:
+    return url.startswith("memory://")
+
+
+def connect(settings: Settings, url: str | None = None, *, confirm: bool = False) -> Connection:
+    url = url or settings.broker_url
+    if is_memory(url):
+        # The virtual transport polls; the default 1 s interval would be the embedded latency floor.
+        return Connection(url, transport_options={"polling_interval": 0.001})
+    opts = {"confirm_publish": True} if confirm else {}
+    return Connection(url, heartbeat=10, connect_timeout=settings.broker_connect_timeout_s, transport_options=opts)
+
+
+def broker_reachable(settings: Settings, url: str | None = None) -> bool:
+    conn = connect(settings, url)
+    try:
+        conn.ensure_connection(max_retries=1, timeout=settings.broker_connect_timeout_s)
+        return True
+    except Exception:  # kombu raises transport-specific errors; any of them means "not reachable"
+        return False
+    finally:
+        conn.release()
+
+
+def queue_stats(channel, queue_name: str) -> tuple[int, int]:
+    """(messages ready, consumers) of a queue, without declaring it."""
+    ok = channel.queue_declare(queue=queue_name, passive=True)
+    return int(ok.message_count), int(ok.consumer_count)

@@ -1,0 +1,3 @@
+"""Inkbus: real-time handwriting recognition over RabbitMQ."""
+
+__version__ = "0.1.0"

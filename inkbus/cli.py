@@ -1,0 +1,135 @@
+"""The ``inkbus`` command. Heavy imports happen inside commands, after gevent's monkey patching."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from inkbus.settings import Settings
+
+
+def _settings(**overrides) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _prepare_async(mode: str) -> None:
+    # gevent must patch the standard library before kombu, amqp or Flask open a socket.
+    if mode == "gevent":
+        from gevent import monkey
+
+        monkey.patch_all()
+    elif mode == "eventlet":
+        import eventlet
+
+        eventlet.monkey_patch()
+
+
+def _logging(settings: Settings) -> None:
+    from inkbus.logs import setup_logging
+
+    setup_logging(settings.log_level, settings.log_json)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Inkbus: real-time handwriting recognition over RabbitMQ.
+
+    Every option also has an INKBUS_* environment variable (see the README's configuration table).
+    """
+
+
+@main.command()
+@click.option("--host", help="Address to listen on [INKBUS_HOST].")
+@click.option("--port", type=int, help="Port to listen on [INKBUS_PORT].")
+@click.option(
+    "--workers", type=click.IntRange(1, 16), default=1, show_default=True, help="In-process batching workers."
+)
+@click.option(
+    "--async-mode",
+    type=click.Choice(["gevent", "threading", "eventlet"]),
+    help="Flask-SocketIO async mode [INKBUS_ASYNC_MODE].",
+)
+def run(host, port, workers, async_mode) -> None:
+    """Embedded default: edge and workers in one process.
+
+    Uses RabbitMQ at INKBUS_BROKER_URL when it is reachable, else an in-process transport.
+    """
+    settings = _settings(host=host, port=port, async_mode=async_mode)
+    _prepare_async(settings.async_mode)
+    _logging(settings)
+    from inkbus.embedded import run_embedded
+
+    run_embedded(settings, workers=workers)
+
+
+@main.command()
+@click.option("--host", help="Address to listen on [INKBUS_HOST].")
+@click.option("--port", type=int, help="Port to listen on [INKBUS_PORT].")
+@click.option(
+    "--async-mode",
+    type=click.Choice(["gevent", "threading", "eventlet"]),
+    help="Flask-SocketIO async mode [INKBUS_ASYNC_MODE].",
+)
+def edge(host, port, async_mode) -> None:
+    """Distributed deployment: the web edge (HTTP API + Socket.IO) against RabbitMQ."""
+    settings = _settings(host=host, port=port, async_mode=async_mode)
+    _prepare_async(settings.async_mode)
+    _logging(settings)
+    from web.app import create_app
+
+    app, socketio = create_app(settings)
+    click.echo(f"Inkbus edge on http://{settings.host}:{settings.port}/", err=True)
+    socketio.run(app, host=settings.host, port=settings.port, log_output=False)
+
+
+@main.command()
+@click.option("--pool", type=click.Choice(["solo", "threads", "prefork"]), help="Celery pool [INKBUS_WORKER_POOL].")
+@click.option("--concurrency", type=click.IntRange(1, 64), help="Batching consumers [INKBUS_WORKER_CONCURRENCY].")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(pool, concurrency, loglevel) -> None:
+    """Distributed deployment: a Celery worker running the micro-batching recogniser."""
+    settings = _settings(worker_pool=pool, worker_concurrency=concurrency)
+    _logging(settings)
+    from workers.celery_app import create_celery
+
+    app = create_celery(settings)
+    app.worker_main(
+        [
+            "worker",
+            f"--pool={settings.worker_pool}",
+            f"--loglevel={loglevel}",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+@main.command()
+@click.argument("source", type=click.File("r"), default="-")
+@click.option(
+    "--top",
+    "top_k",
+    type=click.IntRange(1, 62),
+    default=5,
+    show_default=True,
+    help="Labels per answer (62 prints every class).",
+)
+@click.option("--model", "model_path", type=click.Path(dir_okay=False), help="Model artifact [INKBUS_MODEL_PATH].")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=256, show_default=True)
+def recognize(source, top_k, model_path, batch_size) -> None:
+    """Recognise ink from FILE (or - for stdin), in-process, no broker needed.
+
+    Input: one ink JSON object, or JSON lines of ink objects. Output: one JSON line per input with
+    its other keys (label, id, ...) plus "top"; a bad line gives {"error": {...}} and exit status 1.
+    """
+    from inkbus.recognize_cli import recognize_stream
+
+    settings = _settings(model_path=model_path)
+    ok = recognize_stream(source, sys.stdout, settings, top_k=top_k, batch_size=batch_size)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

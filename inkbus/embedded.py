@@ -1,0 +1,68 @@
+"""``inkbus run``: edge and workers in one process, on RabbitMQ when reachable, else in-process."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from bus.connection import broker_reachable
+from inkbus.settings import Settings
+
+log = logging.getLogger("inkbus.run")
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def choose_broker(settings: Settings) -> tuple[str, str]:
+    """The URL to use and a sentence that says which transport it is and why."""
+    if broker_reachable(settings):
+        return settings.broker_url, f"RabbitMQ at {redact(settings.broker_url)}"
+    return "memory://", (
+        f"the in-process transport: RabbitMQ at {redact(settings.broker_url)} is not reachable "
+        "(start it or set INKBUS_BROKER_URL for the distributed deployment)"
+    )
+
+
+def offloader(async_mode: str):
+    """How a worker running on the edge's event loop keeps the forward pass off that loop."""
+    if async_mode == "gevent":
+        import gevent
+
+        pool = gevent.get_hub().threadpool
+        return lambda fn, *a: pool.apply(fn, a)
+    if async_mode == "eventlet":
+        from eventlet import tpool
+
+        return tpool.execute
+    return None
+
+
+def run_embedded(settings: Settings, workers: int = 1, announce=print) -> None:
+    from ml.recognizer import Recognizer
+    from web.app import create_app
+    from workers.batcher import BatchingConsumer, default_worker_name
+    from workers.engine import RecognitionEngine
+
+    url, how = choose_broker(settings)
+    recognizer = Recognizer(settings.model_path, settings.torch_threads)
+    offload = offloader(settings.async_mode)
+    consumers = [
+        BatchingConsumer(settings, RecognitionEngine(recognizer, default_worker_name(i)), url=url, offload=offload)
+        for i in range(workers)
+    ]
+    app, socketio = create_app(settings, broker_url=url, local_workers=lambda: sum(c.ready.is_set() for c in consumers))
+    for c in consumers:
+        socketio.start_background_task(c.run)
+    announce(f"Inkbus {recognizer.version}: bus on {how}")
+    announce(f"Open http://{settings.host}:{settings.port}/ in your browser (Ctrl-C stops)")
+    try:
+        socketio.run(app, host=settings.host, port=settings.port, log_output=False)
+    finally:
+        for c in consumers:
+            c.stop()
+        app.extensions["inkbus.bridge"].stop()

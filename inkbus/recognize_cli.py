@@ -1,0 +1,68 @@
+"""``inkbus recognize``: the worker's code path (validate, render, forward) on files, batched."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TextIO
+
+from inkbus.settings import Settings
+from ml.ink import InkError, is_degenerate, validate_ink
+
+
+def _records(source: TextIO) -> Iterator[tuple[dict | None, InkError | None]]:
+    text = source.read()
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:  # a single (possibly pretty-printed) object
+            yield json.loads(text), None
+            return
+        except ValueError:
+            pass  # not one object: JSON lines
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line), None
+        except ValueError as exc:
+            yield None, InkError("invalid_json", f"line {n}: {exc}")
+
+
+def recognize_stream(source: TextIO, out: TextIO, settings: Settings, *, top_k: int, batch_size: int) -> bool:
+    from ml.recognizer import Recognizer
+
+    rec = Recognizer(settings.model_path, settings.torch_threads)
+    ok = True
+    pending: list[tuple[dict, object]] = []  # (output row, strokes or InkError)
+
+    def flush() -> None:
+        good = [s for _, s in pending if not isinstance(s, InkError)]
+        probs = rec.recognize(good).probs if good else []
+        i = 0
+        for row, s in pending:
+            if isinstance(s, InkError):
+                row["error"] = s.as_dict()
+            else:
+                row["top"] = rec.top(probs[i], top_k)
+                i += 1
+            out.write(json.dumps(row) + "\n")
+        pending.clear()
+
+    for obj, err in _records(source):
+        if err is None:
+            try:
+                strokes = validate_ink(obj)
+                if is_degenerate(strokes):
+                    raise InkError("degenerate_ink", "the drawing is a single dot")
+            except InkError as exc:
+                strokes = exc
+        else:
+            strokes = err
+        if isinstance(strokes, InkError):
+            ok = False
+        row = {k: v for k, v in obj.items() if k != "strokes"} if isinstance(obj, dict) else {}
+        pending.append((row, strokes))
+        if len(pending) >= batch_size:
+            flush()
+    flush()
+    return ok

@@ -1,0 +1,1 @@
+"""Recogniser: ink validation, rasterisation, model artifacts (serving side) and training."""

@@ -1,0 +1,75 @@
+"""Exported model artifacts: a TorchScript module plus ``inkbus.json`` metadata inside the file.
+
+The metadata carries the class map and the preprocessing version, so a worker can check that
+it renders ink the way the model was trained, and never needs the training code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ml import metadata
+
+META_NAME = "inkbus.json"
+
+
+class ArtifactError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Artifact:
+    module: torch.jit.ScriptModule
+    classes: tuple[str, ...]
+    preprocessing_version: str
+    version: str
+    meta: dict
+
+
+def save_artifact(module: torch.nn.Module, path: str | Path, meta: dict) -> Path:
+    """Script ``module`` and write it with its metadata. ``meta`` must hold ``version``."""
+    full = {
+        "classes": "".join(metadata.CLASSES),
+        "preprocessing_version": metadata.PREPROCESSING_VERSION,
+        "image_size": metadata.IMAGE_SIZE,
+        **meta,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scripted = torch.jit.script(module.eval())
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.jit.save(scripted, str(tmp), _extra_files={META_NAME: json.dumps(full, sort_keys=True)})
+    tmp.replace(path)  # atomic: a worker never loads a half-written artifact
+    return path
+
+
+def load_artifact(path: str | Path) -> Artifact:
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"model artifact not found: {path}")
+    extra = {META_NAME: ""}
+    try:
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except Exception as exc:  # torch raises several unrelated types for a bad file
+        raise ArtifactError(f"cannot load model artifact {path}: {exc}") from exc
+    try:
+        meta = json.loads(extra[META_NAME])
+    except ValueError as exc:
+        raise ArtifactError(f"artifact {path} has no readable {META_NAME}") from exc
+    if meta.get("preprocessing_version") != metadata.PREPROCESSING_VERSION:
+        raise ArtifactError(
+            f"artifact {path} expects preprocessing {meta.get('preprocessing_version')!r}, "
+            f"this build renders {metadata.PREPROCESSING_VERSION!r}"
+        )
+    module.eval()
+    return Artifact(
+        module=module,
+        classes=tuple(meta["classes"]),
+        preprocessing_version=meta["preprocessing_version"],
+        version=str(meta.get("version", "unknown")),
+        meta=meta,
+    )

@@ -1,0 +1,111 @@
+"""The ink format and its validator: the boundary every payload crosses before it is trusted.
+
+Ink is ``{"strokes": [[[x, y] or [x, y, t], ...], ...]}`` with y growing downward, in any unit.
+``validate_ink`` turns untrusted JSON into float arrays or raises ``InkError`` with a stable,
+machine-readable code and a message written for a person.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_STROKES = 64
+MAX_POINTS = 4096
+MAX_BYTES = 64 * 1024
+MAX_ABS_COORD = 1e6
+
+
+class InkError(ValueError):
+    """A payload that is not valid ink. ``code`` is part of the public API (see docs/PROTOCOL.md)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_strokes: int = MAX_STROKES
+    max_points: int = MAX_POINTS
+    max_bytes: int = MAX_BYTES
+    max_abs_coord: float = MAX_ABS_COORD
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_point(p, si: int, pi: int, limits: Limits) -> None:
+    if not isinstance(p, (list, tuple)) or len(p) not in (2, 3):
+        raise InkError("invalid_ink", f"stroke {si}, point {pi}: a point is [x, y] or [x, y, t]")
+    for v in p:
+        if not _is_number(v):
+            raise InkError("invalid_ink", f"stroke {si}, point {pi}: coordinates must be numbers")
+        if not math.isfinite(v):
+            raise InkError("non_finite", f"stroke {si}, point {pi}: coordinates must be finite numbers")
+    if abs(p[0]) > limits.max_abs_coord or abs(p[1]) > limits.max_abs_coord:
+        raise InkError(
+            "out_of_range", f"stroke {si}, point {pi}: coordinates must lie within ±{limits.max_abs_coord:g}"
+        )
+
+
+def validate_ink(obj, limits: Limits = DEFAULT_LIMITS) -> list[np.ndarray]:
+    """Check an ink object and return its strokes as ``float64`` arrays of shape (n, 2).
+
+    Empty strokes are dropped; a drawing with no points left is ``empty_ink``.
+    """
+    if not isinstance(obj, dict):
+        raise InkError("invalid_ink", 'ink must be a JSON object {"strokes": [...]}')
+    strokes = obj.get("strokes")
+    if not isinstance(strokes, list):
+        raise InkError("invalid_ink", '"strokes" must be a list of strokes')
+    if len(strokes) > limits.max_strokes:
+        raise InkError("too_many_strokes", f"at most {limits.max_strokes} strokes are accepted, got {len(strokes)}")
+    total = 0
+    out: list[np.ndarray] = []
+    for si, stroke in enumerate(strokes):
+        if not isinstance(stroke, list):
+            raise InkError("invalid_ink", f"stroke {si} must be a list of points")
+        total += len(stroke)
+        if total > limits.max_points:
+            raise InkError("too_many_points", f"at most {limits.max_points} points are accepted in one ink")
+        for pi, p in enumerate(stroke):
+            _check_point(p, si, pi, limits)
+        if stroke:
+            out.append(np.array([(p[0], p[1]) for p in stroke], dtype=np.float64))
+    if not out:
+        raise InkError("empty_ink", "the drawing is empty: draw a character first")
+    return out
+
+
+def check_size(raw: bytes | str, limits: Limits = DEFAULT_LIMITS) -> None:
+    n = len(raw.encode() if isinstance(raw, str) else raw)
+    if n > limits.max_bytes:
+        raise InkError("payload_too_large", f"the payload is {n} bytes; at most {limits.max_bytes} are accepted")
+
+
+def parse_ink_json(raw: bytes | str, limits: Limits = DEFAULT_LIMITS) -> tuple[dict, list[np.ndarray]]:
+    """Size-check, parse and validate raw JSON; return the object and its strokes."""
+    check_size(raw, limits)
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InkError("invalid_json", f"the body is not valid JSON: {exc}") from None
+    return obj, validate_ink(obj, limits)
+
+
+def is_degenerate(strokes: list[np.ndarray]) -> bool:
+    """True when every point coincides: a dot has no shape to recognise."""
+    pts = np.concatenate(strokes)
+    return bool(np.ptp(pts[:, 0]) == 0 and np.ptp(pts[:, 1]) == 0)

@@ -1,0 +1,57 @@
+"""Serving-side recognition: validated ink -> rendered batch -> one forward pass -> top-k.
+
+The worker, the CLI and the in-process benchmark all call ``Recognizer.recognize``: one code path.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ml.artifact import load_artifact
+from ml.metadata import IMAGE_SIZE
+from ml.raster import render_batch
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    probs: np.ndarray  # (N, classes), float32
+    render_ms: float  # whole batch
+    inference_ms: float  # whole batch
+
+
+class Recognizer:
+    def __init__(self, model_path: str | Path, torch_threads: int = 0):
+        if torch_threads > 0:
+            torch.set_num_threads(torch_threads)
+        self.artifact = load_artifact(model_path)
+        self.classes = self.artifact.classes
+        self.version = self.artifact.version
+        # TorchScript specialises on the first calls; pay that at start-up, not on a user's first stroke.
+        for n in (1, 2, 8, 1):
+            self.probabilities(np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), np.uint8))
+
+    @torch.inference_mode()
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        logits = self.artifact.module(torch.from_numpy(np.ascontiguousarray(images)))
+        return torch.softmax(logits, dim=1).numpy()
+
+    def recognize(self, inks: list[list[np.ndarray]]) -> BatchResult:
+        """Class probabilities for validated inks (see ``ml.ink.validate_ink``)."""
+        t0 = time.perf_counter()
+        images = render_batch(inks)
+        t1 = time.perf_counter()
+        probs = self.probabilities(images) if len(inks) else np.zeros((0, len(self.classes)), np.float32)
+        t2 = time.perf_counter()
+        return BatchResult(probs, (t1 - t0) * 1000, (t2 - t1) * 1000)
+
+    def top(self, probs: np.ndarray, k: int) -> list[dict]:
+        """The k most probable labels of one probability row, most probable first."""
+        k = max(1, min(k, len(self.classes)))
+        idx = np.argpartition(-probs, k - 1)[:k] if k < len(probs) else np.arange(len(probs))
+        idx = idx[np.argsort(-probs[idx], kind="stable")]
+        return [{"label": self.classes[i], "p": round(float(probs[i]), 6)} for i in idx]

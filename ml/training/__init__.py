@@ -1,0 +1,1 @@
+"""Training side of the recogniser. Serving code never imports this package."""

@@ -1,0 +1,1 @@
+"""Producers: publish recognition jobs (with confirms and coalescing) for the edge and the HTTP API."""

@@ -1,0 +1,26 @@
+"""The test subclass of Settings: everything a test needs, still overridable from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from inkbus.settings import REPO_ROOT, Settings
+
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+TEST_DATA = REPO_ROOT / "tests" / "data"
+
+
+class TestSettings(Settings):
+    # The broker URL of the tests comes from INKBUS_TEST_BROKER_URL (else INKBUS_BROKER_URL, else local).
+    model_config = SettingsConfigDict(env_prefix="INKBUS_TEST_", extra="ignore")
+
+    broker_url: str = Field(default_factory=lambda: os.environ.get("INKBUS_BROKER_URL", Settings().broker_url))
+    data_dir: Path = SHARED_DATA if SHARED_DATA.is_dir() else TEST_DATA
+    async_mode: str = "threading"
+    request_timeout_s: float = 8.0
+    log_json: bool = False
+    broker_connect_timeout_s: float = 1.0

@@ -1,0 +1,44 @@
+"""App factory of the edge: ``create_app(settings)`` -> (Flask app, SocketIO)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+from inkbus.settings import Settings
+from web.api import bp as api_bp
+from web.bridge import EdgeBridge
+from web.errors import register_error_handlers
+
+
+def create_app(
+    settings: Settings,
+    *,
+    broker_url: str | None = None,
+    local_workers: Callable[[], int] | None = None,
+    start_bridge: bool = True,
+) -> tuple[Flask, SocketIO]:
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.config["INKBUS"] = settings
+    app.config["SECRET_KEY"] = settings.secret_key.get_secret_value() or secrets.token_hex(32)
+    # Werkzeug refuses larger bodies with 413 before the handler reads them.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    socketio = SocketIO(app, async_mode=settings.async_mode, json=None, max_http_buffer_size=settings.max_body_bytes)
+    bridge = EdgeBridge(
+        settings,
+        url=broker_url,
+        spawn=socketio.start_background_task,
+        make_event=socketio.server.eio.create_event,
+        sleep=socketio.sleep,
+        local_workers=local_workers,
+    )
+    app.extensions["inkbus.bridge"] = bridge
+    app.extensions["inkbus.socketio"] = socketio
+    app.register_blueprint(api_bp)
+    register_error_handlers(app)
+    if start_bridge:
+        bridge.start()
+    return app, socketio

@@ -1,0 +1,163 @@
+"""The edge's side of the bus: publish jobs, consume this edge's replies, wake whoever waits.
+
+Each edge process owns a private, exclusive queue bound to ``*.<edge_id>`` on the events
+exchange, so replies reach the edge that asked even with many edges and many workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+
+from kombu import Consumer
+
+from bus.connection import connect, is_memory, queue_stats
+from bus.schemas import RecognizeJob
+from bus.topology import JOB_QUEUE_NAME, edge_queue
+from inkbus.settings import Settings
+from producers.publisher import BusUnavailable, JobPublisher
+
+log = logging.getLogger("inkbus.edge")
+
+
+class ReplyTimeout(TimeoutError):
+    pass
+
+
+class EdgeBridge:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        url: str | None = None,
+        spawn: Callable,
+        make_event: Callable,
+        sleep: Callable = time.sleep,
+        local_workers: Callable[[], int] | None = None,
+    ):
+        self.settings = settings
+        self.url = url or settings.broker_url
+        self.edge_id = "edge-" + uuid.uuid4().hex[:12]
+        self.publisher = JobPublisher(settings, self.url)
+        self._spawn, self._make_event, self._sleep = spawn, make_event, sleep
+        self._local_workers = local_workers
+        self._waiters: dict[str, list] = {}  # job_id -> [event, reply]
+        self._seen: OrderedDict[str, None] = OrderedDict()  # answered job ids: each answer once
+        self._listeners: list[Callable[[dict], None]] = []
+        self._consumer_ready = make_event()
+        self._stopping = False
+        self._stats_cache: tuple[float, tuple[int, int] | None] = (0.0, None)
+
+    # -- lifecycle
+    def start(self) -> None:
+        self._spawn(self._consume_forever)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.publisher.close()
+
+    def add_listener(self, fn: Callable[[dict], None]) -> None:
+        """Called with every event for this edge that no HTTP request is waiting for (Socket.IO)."""
+        self._listeners.append(fn)
+
+    @property
+    def consuming(self) -> bool:
+        return self._consumer_ready.is_set()
+
+    # -- replies
+    def _consume_forever(self) -> None:
+        backoff = 0.2
+        while not self._stopping:
+            conn = connect(self.settings, self.url)
+            try:
+                conn.ensure_connection(max_retries=1, timeout=self.settings.broker_connect_timeout_s)
+                with Consumer(
+                    conn.channel(),
+                    [edge_queue(self.edge_id)],
+                    callbacks=[self._on_event],
+                    accept=["json"],
+                    no_ack=True,
+                    on_decode_error=lambda m, e: None,
+                ):
+                    self._consumer_ready.set()
+                    backoff = 0.2
+                    log.info("edge %s consuming its replies", self.edge_id)
+                    while not self._stopping:
+                        try:
+                            conn.drain_events(timeout=1.0)
+                        except TimeoutError:
+                            conn.heartbeat_check()
+            except Exception as exc:  # any connection failure: reconnect with backoff
+                self._consumer_ready.clear()
+                if not self._stopping:
+                    log.warning("edge %s lost the broker (%s); reconnecting in %.1fs", self.edge_id, exc, backoff)
+                    self._sleep(backoff)
+                    backoff = min(backoff * 2, 3.0)
+            finally:
+                try:
+                    conn.release()
+                except Exception:
+                    pass
+
+    def _on_event(self, body, message) -> None:
+        job_id = body.get("job_id") if isinstance(body, dict) else None
+        if not job_id or job_id in self._seen:
+            return
+        self._seen[job_id] = None
+        if len(self._seen) > 50_000:
+            self._seen.popitem(last=False)
+        self.publisher.answered(body.get("drawing_id"), job_id)
+        waiter = self._waiters.get(job_id)
+        if waiter is not None:
+            waiter[1] = body
+            waiter[0].set()
+            return
+        for fn in self._listeners:
+            try:
+                fn(body)
+            except Exception:
+                log.exception("event listener failed")
+
+    # -- requests
+    def submit(self, job: RecognizeJob) -> None:
+        """Publish a job whose answer goes to the listeners (Socket.IO)."""
+        if not self._consumer_ready.wait(self.settings.broker_connect_timeout_s):
+            raise BusUnavailable("the edge is not connected to the message broker")
+        self.publisher.publish(job)
+
+    def request(self, job: RecognizeJob, timeout: float) -> dict:
+        """Publish a job and wait for its event (prediction or error)."""
+        waiter = [self._make_event(), None]
+        self._waiters[job.job_id] = waiter
+        try:
+            self.submit(job)
+            if not waiter[0].wait(timeout):
+                raise ReplyTimeout(f"no worker answered within {timeout:g} s")
+            return waiter[1]
+        finally:
+            self._waiters.pop(job.job_id, None)
+
+    # -- health
+    def job_queue_stats(self, max_age_s: float = 1.0) -> tuple[int, int] | None:
+        """(jobs waiting, workers consuming), cached briefly; None when the broker is unreachable."""
+        at, cached = self._stats_cache
+        if time.monotonic() - at < max_age_s:
+            return cached
+        stats = None
+        if is_memory(self.url):
+            n = self._local_workers() if self._local_workers else 0
+            stats = (0, n)
+        else:
+            conn = connect(self.settings, self.url)
+            try:
+                conn.ensure_connection(max_retries=1, timeout=self.settings.broker_connect_timeout_s)
+                stats = queue_stats(conn.default_channel, JOB_QUEUE_NAME)
+            except Exception:
+                stats = None
+            finally:
+                conn.release()
+        self._stats_cache = (time.monotonic(), stats)
+        return stats

@@ -1,0 +1,125 @@
+"""The OpenAPI 3.1 document of the HTTP API (served at /api/v1/openapi.json)."""
+
+from __future__ import annotations
+
+from inkbus import __version__
+from ml.ink import MAX_ABS_COORD, MAX_POINTS, MAX_STROKES
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "Machine-readable error code (see docs/PROTOCOL.md)"},
+                "message": {"type": "string", "description": "Explanation for a person"},
+            },
+        }
+    },
+}
+
+_POINT = {
+    "type": "array",
+    "minItems": 2,
+    "maxItems": 3,
+    "items": {"type": "number", "minimum": -MAX_ABS_COORD, "maximum": MAX_ABS_COORD},
+    "description": "[x, y] or [x, y, t]; y grows downward; any unit",
+}
+
+_INK = {
+    "type": "object",
+    "required": ["strokes"],
+    "properties": {
+        "strokes": {
+            "type": "array",
+            "maxItems": MAX_STROKES,
+            "items": {"type": "array", "items": _POINT},
+            "description": f"At most {MAX_STROKES} strokes and {MAX_POINTS} points in all",
+        },
+        "top_k": {"type": "integer", "minimum": 1, "maximum": 62},
+    },
+}
+
+_LABEL = {
+    "type": "object",
+    "required": ["label", "p"],
+    "properties": {"label": {"type": "string"}, "p": {"type": "number", "minimum": 0, "maximum": 1}},
+}
+
+_PREDICTION = {
+    "type": "object",
+    "required": ["job_id", "top", "model", "timings"],
+    "properties": {
+        "job_id": {"type": "string"},
+        "top": {"type": "array", "items": _LABEL},
+        "model": {"type": "string"},
+        "timings": {
+            "type": "object",
+            "properties": {
+                k: {"type": "number"} for k in ("queue_ms", "render_ms", "inference_ms", "batch_size", "total_ms")
+            },
+        },
+    },
+}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def openapi_document() -> dict:
+    err = {"$ref": "#/components/schemas/Error"}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Inkbus API",
+            "version": __version__,
+            "description": "Handwriting recognition of letters and digits over a message bus.",
+        },
+        "paths": {
+            "/api/v1/recognize": {
+                "post": {
+                    "summary": "Recognise one character drawn as ink",
+                    "parameters": [
+                        {
+                            "name": "top",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 62},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ink"}}},
+                    },
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Prediction"}, "The most probable labels"),
+                        "400": _json(err, "The body is not JSON (invalid_json)"),
+                        "413": _json(err, "The body is too large (payload_too_large)"),
+                        "422": _json(
+                            err,
+                            "Not valid ink: invalid_ink, empty_ink, degenerate_ink, non_finite, "
+                            "out_of_range, too_many_strokes, too_many_points, invalid_request",
+                        ),
+                        "503": _json(err, "Broker unreachable (broker_unavailable) or no worker (no_workers)"),
+                        "504": _json(err, "No worker answered in time (timeout)"),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {"summary": "The process is alive", "responses": {"200": _json({"type": "object"}, "Alive")}}
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Broker reachable and at least one worker consuming",
+                    "responses": {
+                        "200": _json({"type": "object"}, "Ready"),
+                        "503": _json({"type": "object"}, "Not ready"),
+                    },
+                }
+            },
+        },
+        "components": {"schemas": {"Ink": _INK, "Prediction": _PREDICTION, "Error": _ERROR, "Label": _LABEL}},
+    }

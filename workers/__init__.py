@@ -1,0 +1,1 @@
+"""Recognition workers: a Celery worker hosting the micro-batching job consumer."""

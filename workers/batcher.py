@@ -1,0 +1,219 @@
+"""The micro-batching job consumer: many queued jobs -> one forward pass.
+
+Why a kombu consumer and not one Celery task per job: a forward pass over 64 renders costs
+little more than over one, so the consumer drains whatever the broker has delivered (up to
+``batch_max``, waiting at most ``batch_wait_ms`` once it holds a job) and runs them together.
+Acknowledgement is late: a job is acked only after its event is published on the same channel,
+so a worker killed mid-batch leaves its jobs unacked and the broker redelivers them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+
+from kombu import Consumer, Producer
+from pydantic import ValidationError
+
+from bus.connection import connect
+from bus.schemas import ErrorEvent, RecognizeJob, Supersede
+from bus.topology import EVENTS_EXCHANGE, control_queue, declare_topology, event_routing_key, job_queue
+from inkbus.settings import Settings
+from workers.engine import RecognitionEngine
+
+log = logging.getLogger("inkbus.worker")
+
+
+class _LRU(OrderedDict):
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def put(self, key, value) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
+def _direct(fn, *args):
+    return fn(*args)
+
+
+class BatchingConsumer:
+    def __init__(
+        self, settings: Settings, engine: RecognitionEngine, *, url: str | None = None, offload: Callable | None = None
+    ):
+        self.settings = settings
+        self.engine = engine
+        self.url = url or settings.broker_url
+        self.name = engine.worker_name
+        # Under gevent the forward pass must leave the event loop: ``offload`` runs it on a real thread.
+        self.offload = offload or _direct
+        self.stats: Counter = Counter()
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._done = _LRU(10_000)  # job_id -> (routing key, event body): idempotent redelivery
+        self._latest = _LRU(100_000)  # drawing_id -> highest seq seen
+        self._buf: list = []
+
+    # -- lifecycle
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        backoff = 0.2
+        while not self._stop.is_set():
+            conn = connect(self.settings, self.url)
+            try:
+                conn.ensure_connection(max_retries=1, timeout=self.settings.broker_connect_timeout_s)
+                backoff = 0.2
+                self._serve(conn)
+            except Exception as exc:  # connection loss of any kind: reconnect with backoff
+                if self._stop.is_set():
+                    break
+                self.ready.clear()
+                self.stats["reconnects"] += 1
+                if isinstance(exc, (*conn.connection_errors, *conn.channel_errors, OSError)):
+                    log.warning("worker %s lost the broker (%s); reconnecting in %.1fs", self.name, exc, backoff)
+                else:
+                    log.exception("worker %s failed; restarting its consumer in %.1fs", self.name, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 3.0)
+            finally:
+                self._buf.clear()  # unacked messages of a dead channel are redelivered by the broker
+                try:
+                    conn.release()
+                except Exception:
+                    pass
+        self.ready.clear()
+
+    # -- consuming
+    def _serve(self, conn) -> None:
+        ch = conn.channel()
+        declare_topology(ch, self.settings)
+        ch.basic_qos(0, self.settings.batch_max * 2, False)
+        producer = Producer(ch, exchange=EVENTS_EXCHANGE, serializer="json")
+        jobs = Consumer(
+            ch, [job_queue(self.settings)], callbacks=[self._on_job], accept=["json"], on_decode_error=self._on_poison
+        )
+        control = Consumer(
+            ch,
+            [control_queue(f"{self.name}-{id(self)}")],
+            callbacks=[self._on_control],
+            accept=["json"],
+            no_ack=True,
+            on_decode_error=lambda m, e: None,
+        )
+        wait_s = self.settings.batch_wait_ms / 1000
+        with jobs, control:
+            self.ready.set()
+            log.info("worker %s consuming %s", self.name, jobs.queues[0].name)
+            first = 0.0
+            while not self._stop.is_set():
+                timeout = 0.5 if not self._buf else max(0.0005, first + wait_s - time.monotonic())
+                try:
+                    conn.drain_events(timeout=timeout)
+                except TimeoutError:
+                    pass
+                if not self._buf:
+                    continue
+                if len(self._buf) == 1 and first == 0.0:
+                    first = time.monotonic()
+                if len(self._buf) >= self.settings.batch_max or time.monotonic() >= first + wait_s:
+                    batch, self._buf = self._buf, []
+                    first = 0.0
+                    self._flush(batch, producer)
+
+    def _on_job(self, body, message) -> None:
+        self._buf.append((body, message))
+
+    def _on_poison(self, message, exc) -> None:
+        self.stats["poison"] += 1
+        log.error("undecodable job dead-lettered: %s", exc)
+        message.reject(requeue=False)
+
+    def _on_control(self, body, message) -> None:
+        try:
+            note = Supersede.model_validate(body)
+        except ValidationError:
+            return
+        if note.seq > self._latest.get(note.drawing_id, -1):
+            self._latest.put(note.drawing_id, note.seq)
+
+    # -- one batch
+    def _triage(self, batch, producer) -> list:
+        """Drop what must not be computed; return the (job, message) pairs to run."""
+        now = time.time()
+        live = []
+        for body, message in batch:
+            try:
+                job = RecognizeJob.model_validate(body)
+            except ValidationError as exc:
+                self.stats["poison"] += 1
+                log.error("job with a bad schema dead-lettered: %s", exc.errors()[:1])
+                message.reject(requeue=False)
+                continue
+            if job.job_id in self._done:  # redelivered after we answered: answer again, compute nothing
+                rk, event = self._done[job.job_id]
+                producer.publish(event, routing_key=rk)
+                message.ack()
+                self.stats["duplicates"] += 1
+                continue
+            if job.deadline is not None and job.deadline < now:
+                self.stats["expired"] += 1
+                message.ack()
+                continue
+            if job.drawing_id is not None and job.seq > self._latest.get(job.drawing_id, -1):
+                self._latest.put(job.drawing_id, job.seq)
+            live.append((job, message))
+        fresh = []
+        for job, message in live:
+            if job.drawing_id is not None and job.seq < self._latest.get(job.drawing_id, -1):
+                self.stats["superseded"] += 1
+                message.ack()
+            else:
+                fresh.append((job, message))
+        return fresh
+
+    def _flush(self, batch, producer) -> None:
+        work = self._triage(batch, producer)
+        if not work:
+            return
+        jobs = [j for j, _ in work]
+        try:
+            events = self.offload(self.engine.run, jobs)
+        except Exception as exc:  # a model failure must not kill the worker: dead-letter and tell the clients
+            log.exception("batch of %d failed", len(jobs))
+            for job, message in work:
+                err = ErrorEvent(
+                    job_id=job.job_id,
+                    reply_to=job.reply_to,
+                    code="internal_error",
+                    message=f"recognition failed: {type(exc).__name__}",
+                    meta=job.meta,
+                )
+                producer.publish(err.model_dump(mode="json"), routing_key=event_routing_key("error", job.reply_to))
+                message.reject(requeue=False)
+            return
+        for (job, message), event in zip(work, events, strict=True):
+            body = event.model_dump(mode="json")
+            rk = event_routing_key(event.type, job.reply_to)
+            producer.publish(body, routing_key=rk)
+            if event.type == "error":
+                message.reject(requeue=False)  # invalid ink: keep it in the dead-letter queue for inspection
+                self.stats["invalid"] += 1
+            else:
+                self._done.put(job.job_id, (rk, body))
+                message.ack()
+                self.stats["answered"] += 1
+        self.stats["batches"] += 1
+
+
+def default_worker_name(index: int = 0) -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{index}"

@@ -1,0 +1,79 @@
+"""The Celery app, configured from ``Settings``: ``celery -A workers.celery_app worker`` or ``inkbus worker``.
+
+The worker hosts the micro-batching job consumer as a bootstep (see workers/batcher.py), and
+the Celery pool (solo, threads or prefork; never a green pool) runs ordinary tasks such as the
+one-job-per-task baseline the benchmark compares against.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery import Celery, bootsteps
+
+from bus.topology import UNBATCHED_QUEUE_NAME, unbatched_queue
+from inkbus.settings import Settings, get_settings
+
+log = logging.getLogger("inkbus.worker")
+
+
+class BatchingStep(bootsteps.StartStopStep):
+    """Starts ``worker_concurrency`` batching consumers on threads of the worker process."""
+
+    requires = {"celery.worker.components:Pool"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.consumers: list = []
+        self.threads: list[threading.Thread] = []
+
+    def start(self, worker):
+        from ml.recognizer import Recognizer
+        from workers.batcher import BatchingConsumer, default_worker_name
+        from workers.engine import RecognitionEngine
+
+        settings: Settings = worker.app.inkbus_settings
+        if not settings.worker_batching:
+            log.info("batching consumer disabled (INKBUS_WORKER_BATCHING=false)")
+            return
+        recognizer = Recognizer(settings.model_path, settings.torch_threads)
+        for i in range(settings.worker_concurrency):
+            consumer = BatchingConsumer(settings, RecognitionEngine(recognizer, default_worker_name(i)))
+            thread = threading.Thread(target=consumer.run, name=f"inkbus-batcher-{i}", daemon=True)
+            thread.start()
+            self.consumers.append(consumer)
+            self.threads.append(thread)
+        log.info("started %d batching consumer(s), model %s", len(self.consumers), recognizer.version)
+
+    def stop(self, worker):
+        for c in self.consumers:
+            c.stop()
+        for t in self.threads:
+            t.join(timeout=10)
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("inkbus", broker=settings.broker_url, include=["workers.tasks"])
+    app.conf.update(
+        accept_content=["json"],
+        task_serializer="json",
+        result_serializer="json",
+        event_serializer="json",
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_queues=(unbatched_queue(),),
+        task_default_queue=UNBATCHED_QUEUE_NAME,
+        broker_connection_retry_on_startup=True,
+        broker_heartbeat=10,
+        worker_hijack_root_logger=False,
+        worker_pool=settings.worker_pool,
+    )
+    app.inkbus_settings = settings
+    app.steps["worker"].add(BatchingStep)
+    return app
+
+
+app = create_celery(get_settings())
