@@ -5,6 +5,7 @@ No other module holds URLs, paths or secrets as literals: they take a ``Settings
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -46,6 +47,22 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, description="Largest accepted ink payload")
     secret_key: SecretStr = Field(SecretStr(""), description="Flask secret key; a random one is made if empty")
 
+    # --- Socket.IO drawing sessions (per connection; see docs/PROTOCOL.md, "Socket.IO")
+    socket_top_k: int = Field(3, description="Labels in each live prediction sent to the page")
+    socket_max_points_per_message: int = Field(512, description="Most points in one `stroke` event")
+    socket_max_messages_per_s: float = Field(50.0, description="Sustained events per second per connection")
+    socket_burst: int = Field(100, description="Events a connection may send at once before rate limiting")
+    socket_max_strokes: int = Field(64, description="Most strokes in one drawing")
+    socket_max_points_per_drawing: int = Field(4096, description="Most points in one drawing, all strokes together")
+    socket_max_payload_bytes: int = Field(16 * 1024, description="Largest accepted event payload (JSON bytes)")
+    socket_max_frame_bytes: int = Field(
+        1024 * 1024, description="Transport cap: a larger Socket.IO packet closes the connection"
+    )
+    node_modules_dir: Path = Field(
+        REPO_ROOT / "web" / "node_modules",
+        description="npm packages of the page (socket.io-client), from `make install`",
+    )
+
     # --- logging
     log_level: str = Field("INFO", description="Log level")
     log_json: bool = Field(True, description="One JSON object per log line")
@@ -54,3 +71,20 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_table() -> str:
+    """The README's configuration table, generated from the fields above (a test keeps them in sync)."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default
+        if isinstance(default, SecretStr):
+            default = "(empty)"
+        elif isinstance(default, Path):
+            default = os.path.relpath(default, REPO_ROOT)  # as seen from the checkout
+        rows.append(f"| `INKBUS_{name.upper()}` | `{default}` | {field.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -10,9 +13,40 @@ from bus.topology import DEAD_LETTER_QUEUE_NAME, JOB_QUEUE_NAME, declare_topolog
 from tests.settings import TestSettings
 
 
+def _private_vhost(url: str):
+    """A throw-away RabbitMQ vhost for this test session, so parallel runs on one broker never share queues.
+
+    Needs ``rabbitmqctl`` (CI runs as root beside the broker); elsewhere the given URL is used as it is.
+    """
+    ctl = shutil.which("rabbitmqctl")
+    parts = urlsplit(url)
+    if not ctl or parts.hostname not in {"127.0.0.1", "localhost"} or os.environ.get("INKBUS_TEST_SHARED_VHOST"):
+        return url, None
+    vhost = f"inkbus-test-{os.getpid()}"
+    try:
+        subprocess.run([ctl, "add_vhost", vhost], check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [ctl, "set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    except (subprocess.SubprocessError, OSError):
+        return url, None
+    return urlunsplit(parts._replace(path="/" + vhost)), (ctl, vhost)
+
+
 @pytest.fixture(scope="session")
-def settings() -> TestSettings:
-    return TestSettings()
+def settings():
+    base = TestSettings()
+    if not broker_reachable(base):
+        yield base
+        return
+    url, cleanup = _private_vhost(base.broker_url)
+    os.environ["INKBUS_TEST_BROKER_URL"] = url  # child processes and later TestSettings() see it too
+    yield base.model_copy(update={"broker_url": url})
+    if cleanup:
+        subprocess.run([cleanup[0], "delete_vhost", cleanup[1]], capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,8 @@ TEST_DATA = REPO_ROOT / "tests" / "data"
 
 
 class TestSettings(Settings):
+    __test__ = False  # a settings class, not a test case
+
     # The broker URL of the tests comes from INKBUS_TEST_BROKER_URL (else INKBUS_BROKER_URL, else local).
     model_config = SettingsConfigDict(env_prefix="INKBUS_TEST_", extra="ignore")
 

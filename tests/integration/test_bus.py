@@ -1,0 +1,145 @@
+"""Jobs and events over the real RabbitMQ: batching, dead-lettering, TTL, coalescing, idempotency."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from kombu import Exchange, Producer
+
+from bus.schemas import RecognizeJob, Supersede
+from bus.topology import CONTROL_EXCHANGE, DEAD_LETTER_QUEUE_NAME, JOB_QUEUE_NAME, JOBS_EXCHANGE, RK_RECOGNIZE
+from producers.publisher import JobPublisher
+from tests.helpers import sample_ink, wait_until
+
+
+def _job(row, reply_to, **kw):
+    return RecognizeJob(ink={"strokes": row["strokes"]}, reply_to=reply_to, top_k=3, meta={"label": row["label"]}, **kw)
+
+
+def _queue_depth(conn, name):
+    ok = conn.channel().queue_declare(queue=name, passive=True)
+    return ok.message_count
+
+
+def test_queued_jobs_are_answered_in_batches(settings, rabbit_url, collector, start_worker):
+    rows = sample_ink()[:120]
+    pub = JobPublisher(settings, rabbit_url)
+    jobs = [_job(r, collector.edge_id) for r in rows]
+    for j in jobs:
+        pub.publish(j)
+    worker = start_worker(rabbit_url)
+    wait_until(lambda: len(collector.delivered) == len(jobs), 60, what="all answers")
+    assert all(collector.delivered[j.job_id] == 1 for j in jobs)
+    sizes = [collector.events[j.job_id]["timings"]["batch_size"] for j in jobs]
+    assert max(sizes) > 1 and worker.stats["batches"] < len(jobs)  # several jobs per forward pass
+    hits = sum(collector.events[j.job_id]["top"][0]["label"].lower() == j.meta["label"].lower() for j in jobs)
+    assert hits / len(jobs) >= 0.75
+    pub.close()
+
+
+def test_poison_messages_are_dead_lettered_and_the_worker_keeps_serving(
+    settings, rabbit_url, clean_bus, collector, start_worker
+):
+    worker = start_worker(rabbit_url)
+    ch = clean_bus.channel()
+    raw = Producer(ch, exchange=JOBS_EXCHANGE)
+    good = _job(sample_ink()[0], collector.edge_id)
+    raw.publish(b"{not json", routing_key=RK_RECOGNIZE, content_type="application/json", content_encoding="utf-8")
+    raw.publish(
+        b"\x80\x04K\x01.",
+        routing_key=RK_RECOGNIZE,
+        content_type="application/x-python-serialize",
+        content_encoding="binary",
+    )
+    raw.publish(good.model_dump(mode="json") | {"schema_version": 99}, routing_key=RK_RECOGNIZE, serializer="json")
+    bad_ink = _job({"strokes": [[[0, "x"]]], "label": "?"}, collector.edge_id)
+    raw.publish(bad_ink.model_dump(mode="json"), routing_key=RK_RECOGNIZE, serializer="json")
+    raw.publish(good.model_dump(mode="json"), routing_key=RK_RECOGNIZE, serializer="json")
+    wait_until(lambda: good.job_id in collector.events, 20, what="the good job's answer")
+    wait_until(lambda: _queue_depth(clean_bus, DEAD_LETTER_QUEUE_NAME) == 4, 10, what="4 dead letters")
+    assert collector.events[bad_ink.job_id]["type"] == "error"
+    assert collector.events[bad_ink.job_id]["code"] == "invalid_ink"
+    assert worker.stats["poison"] == 3 and worker.stats["invalid"] == 1
+    dead = [ch.basic_get(DEAD_LETTER_QUEUE_NAME, no_ack=True) for _ in range(4)]
+    assert all(m.headers["x-death"][0]["reason"] == "rejected" for m in dead)
+
+
+def test_stale_jobs_are_dropped_not_computed(settings, rabbit_url, clean_bus, collector, start_worker):
+    pub = JobPublisher(settings.model_copy(update={"job_ttl_ms": 50}), rabbit_url)
+    rows = sample_ink()[:10]
+    for r in rows[:5]:
+        pub.publish(_job(r, collector.edge_id))  # expire in the queue (per-message TTL)
+    normal = JobPublisher(settings, rabbit_url)
+    for r in rows[5:]:
+        normal.publish(_job(r, collector.edge_id, deadline=time.time() - 1))  # nobody waits any more
+    time.sleep(0.3)
+    worker = start_worker(rabbit_url)
+    fresh = _job(rows[0], collector.edge_id)
+    normal.publish(fresh)
+    wait_until(lambda: fresh.job_id in collector.events, 20, what="the fresh job's answer")
+    assert set(collector.delivered) == {fresh.job_id}
+    assert worker.stats["answered"] == 1 and worker.stats["expired"] == 5
+    wait_until(lambda: _queue_depth(clean_bus, DEAD_LETTER_QUEUE_NAME) == 5, 10, what="expired jobs dead-lettered")
+    pub.close()
+    normal.close()
+
+
+def test_a_newer_job_supersedes_older_unstarted_ones(settings, rabbit_url, clean_bus, collector, start_worker):
+    pub = JobPublisher(settings, rabbit_url)
+    row = sample_ink()[0]
+    jobs = [_job(row, collector.edge_id, drawing_id="drawing-1", seq=s) for s in range(5)]
+    for j in jobs:  # queued before any worker runs: the worker sees them together
+        pub.publish(j)
+    worker = start_worker(rabbit_url)
+    wait_until(lambda: jobs[-1].job_id in collector.events, 20, what="the newest job's answer")
+    time.sleep(0.3)
+    assert set(collector.delivered) == {jobs[-1].job_id}
+    assert worker.stats["superseded"] == 4
+
+    # The control notice path: a notice about seq 10 makes a queued seq-7 job stale.
+    Producer(clean_bus.channel(), exchange=CONTROL_EXCHANGE, serializer="json").publish(
+        Supersede(drawing_id="drawing-2", seq=10).model_dump(mode="json"), routing_key=""
+    )
+    time.sleep(0.2)
+    stale = _job(row, collector.edge_id, drawing_id="drawing-2", seq=7)
+    newer = _job(row, collector.edge_id, drawing_id="drawing-2", seq=11)
+    pub.publish(stale)
+    pub.publish(newer)
+    wait_until(lambda: newer.job_id in collector.events, 20, what="the newer job's answer")
+    assert stale.job_id not in collector.raw and worker.stats["superseded"] == 5
+    pub.close()
+
+
+def test_the_publisher_sends_supersede_notices_for_outstanding_drawings(settings, rabbit_url, clean_bus):
+    ch = clean_bus.channel()
+    q = ch.queue_declare(queue="", exclusive=True).queue
+    ch.queue_bind(q, CONTROL_EXCHANGE.name)
+    pub = JobPublisher(settings, rabbit_url)
+    row = sample_ink()[0]
+    a = _job(row, "edge-x", drawing_id="d9", seq=1)
+    pub.publish(a)
+    pub.publish(_job(row, "edge-x", drawing_id="d9", seq=2))  # a is unanswered: notice
+    pub.answered("d9", "nobody")  # an answer to another job changes nothing
+    pub.publish(_job(row, "edge-x", drawing_id="d9", seq=3))
+    notes = [json.loads(m.body) for m in iter(lambda: ch.basic_get(q, no_ack=True), None)]
+    assert [n["seq"] for n in notes] == [2, 3]
+    pub.close()
+
+
+def test_a_redelivered_job_is_answered_once(settings, rabbit_url, clean_bus, collector, start_worker):
+    start_worker(rabbit_url)
+    job = _job(sample_ink()[3], collector.edge_id)
+    raw = Producer(clean_bus.channel(), exchange=JOBS_EXCHANGE, serializer="json")
+    for _ in range(3):  # the same job id three times, as a redelivery would bring it
+        raw.publish(job.model_dump(mode="json"), routing_key=RK_RECOGNIZE)
+    wait_until(lambda: collector.raw[job.job_id] == 3, 20, what="three raw answers")
+    assert collector.delivered[job.job_id] == 1
+    assert _queue_depth(clean_bus, JOB_QUEUE_NAME) == 0
+
+
+def test_unknown_exchange_declarations_are_not_needed_by_clients(settings, rabbit_url, clean_bus):
+    # Producers declare the topology themselves, so a fresh broker works without a setup step.
+    ch = clean_bus.channel()
+    for name in ("inkbus.jobs", "inkbus.events", "inkbus.dlx", "inkbus.control"):
+        Exchange(name, passive=True)(ch).declare()

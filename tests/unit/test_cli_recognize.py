@@ -1,0 +1,65 @@
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from inkbus.cli import main
+from tests.helpers import TEST_DATA, sample_ink
+
+
+def run_cli(settings, args, stdin=None):
+    runner = CliRunner()
+    return runner.invoke(main, ["recognize", "--model", str(settings.model_path), *args], input=stdin)
+
+
+def test_single_object_file(settings, tmp_path):
+    row = sample_ink()[0]
+    f = tmp_path / "one.json"
+    f.write_text(json.dumps({"strokes": row["strokes"]}, indent=2))
+    res = run_cli(settings, [str(f), "--top", "3"])
+    assert res.exit_code == 0, res.output
+    (line,) = res.output.splitlines()
+    out = json.loads(line)
+    assert list(out) == ["top"] and len(out["top"]) == 3
+
+
+def test_json_lines_pass_through_and_top_62(settings):
+    rows = sample_ink()[:40]
+    text = "".join(json.dumps({**r, "id": i}) + "\n" for i, r in enumerate(rows))
+    res = run_cli(settings, ["-", "--top", "62", "--batch-size", "16"], stdin=text)
+    assert res.exit_code == 0, res.output
+    outs = [json.loads(x) for x in res.output.splitlines()]
+    assert [o["id"] for o in outs] == list(range(40))
+    assert all(o["label"] == r["label"] and o["writer"] == r["writer"] for o, r in zip(outs, rows, strict=True))
+    assert all("strokes" not in o and len(o["top"]) == 62 for o in outs)
+    assert abs(sum(t["p"] for t in outs[0]["top"]) - 1) < 1e-3
+
+
+def test_bad_lines_get_errors_in_place_and_exit_1(settings):
+    good = json.dumps({"strokes": sample_ink()[0]["strokes"], "id": "a"})
+    text = "\n".join(
+        [good, "{not json", json.dumps({"strokes": [], "id": "c"}), json.dumps({"strokes": [[[1, 1]]]}), good]
+    )
+    res = run_cli(settings, ["-"], stdin=text)
+    assert res.exit_code == 1
+    outs = [json.loads(x) for x in res.output.splitlines()]
+    assert [o.get("error", {}).get("code") for o in outs] == [None, "invalid_json", "empty_ink", "degenerate_ink", None]
+    assert outs[2]["id"] == "c" and "top" in outs[4]
+
+
+def test_help_on_every_command():
+    for cmd in ([], ["run"], ["edge"], ["worker"], ["recognize"]):
+        res = CliRunner().invoke(main, [*cmd, "--help"])
+        assert res.exit_code == 0 and "Usage" in res.output
+
+
+def test_console_script_reads_a_repo_test_file(settings):
+    digit = next(p for p in sorted(TEST_DATA.glob("digit_*.json")))
+    out = subprocess.run(
+        [sys.executable, "-m", "inkbus.cli", "recognize", str(digit), "--model", str(settings.model_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(out)["top"][0]["label"] == json.loads(digit.read_text())["label"]

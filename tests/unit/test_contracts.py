@@ -1,0 +1,69 @@
+import pytest
+from pydantic import ValidationError
+
+from bus import topology as T
+from bus.schemas import ErrorEvent, PredictionEvent, RecognizeJob, Supersede, Timings
+from tests.settings import TestSettings
+
+
+def test_job_defaults_and_round_trip():
+    job = RecognizeJob(ink={"strokes": [[[0, 0], [1, 1]]]}, drawing_id="d1", seq=3, reply_to="edge-abc")
+    again = RecognizeJob.model_validate(job.model_dump(mode="json"))
+    assert again == job
+    assert job.schema_version == 1 and len(job.job_id) == 32 and job.created_at > 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"schema_version": 2},
+        {"top_k": 0},
+        {"top_k": 63},
+        {"seq": -1},
+        {"reply_to": "a.b"},
+        {"job_id": ""},
+        {"drawing_id": "x" * 200},
+        {"unknown": 1},
+        {"ink": "strokes"},
+    ],
+)
+def test_job_rejects_bad_fields(change):
+    body = RecognizeJob(ink={"strokes": [[[0, 0]]]}).model_dump(mode="json") | change
+    with pytest.raises(ValidationError):
+        RecognizeJob.model_validate(body)
+
+
+def test_events_are_versioned_json():
+    ev = PredictionEvent(
+        job_id="j",
+        top=[{"label": "a", "p": 0.5}],
+        model="m",
+        worker="w",
+        created_at=1.0,
+        timings=Timings(queue_ms=1, render_ms=0.1, inference_ms=0.2, batch_size=4),
+    )
+    body = ev.model_dump(mode="json")
+    assert body["type"] == "prediction" and body["schema_version"] == 1
+    assert PredictionEvent.model_validate(body) == ev
+    assert ErrorEvent(code="x", message="y").model_dump()["type"] == "error"
+    with pytest.raises(ValidationError):
+        Supersede(drawing_id="d", seq=-1)
+
+
+def test_routing_keys():
+    assert T.event_routing_key("prediction", "edge-1") == "prediction.edge-1"
+    assert T.event_routing_key("error", None) == "error.none"
+    with pytest.raises(ValueError):
+        T.event_routing_key("telemetry", "x")
+
+
+def test_topology_declares_dead_lettering_and_durability():
+    s = TestSettings()
+    q = T.job_queue(s)
+    assert q.durable and q.exchange is T.JOBS_EXCHANGE and q.routing_key == T.RK_RECOGNIZE
+    assert q.queue_arguments["x-dead-letter-exchange"] == T.DEAD_LETTER_EXCHANGE.name
+    dlq = T.dead_letter_queue(s)
+    assert dlq.durable and dlq.queue_arguments["x-max-length"] == s.dead_letter_max
+    assert T.EVENTS_EXCHANGE.type == "topic" and T.EVENTS_EXCHANGE.durable
+    edge = T.edge_queue("edge-1")
+    assert edge.exclusive and edge.auto_delete and edge.routing_key == "*.edge-1"

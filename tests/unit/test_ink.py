@@ -1,0 +1,125 @@
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ml.ink import InkError, Limits, check_size, is_degenerate, parse_ink_json, validate_ink
+
+
+def codes(obj) -> str:
+    with pytest.raises(InkError) as exc:
+        validate_ink(obj)
+    assert exc.value.message
+    return exc.value.code
+
+
+def test_valid_ink_becomes_float_arrays():
+    strokes = validate_ink({"strokes": [[[0, 0], [1, 2.5, 10]], [[3, 4]]]})
+    assert [s.shape for s in strokes] == [(2, 2), (1, 2)]
+    assert strokes[0].dtype == np.float64
+    assert strokes[0][1].tolist() == [1.0, 2.5]
+
+
+def test_empty_strokes_are_dropped():
+    assert len(validate_ink({"strokes": [[], [[1, 1]], []]})) == 1
+
+
+@pytest.mark.parametrize(
+    ("obj", "code"),
+    [
+        ({"strokes": []}, "empty_ink"),
+        ({"strokes": [[], []]}, "empty_ink"),
+        ([], "invalid_ink"),
+        ({"points": []}, "invalid_ink"),
+        ({"strokes": "abc"}, "invalid_ink"),
+        ({"strokes": [[[1]]]}, "invalid_ink"),
+        ({"strokes": [[[1, 2, 3, 4]]]}, "invalid_ink"),
+        ({"strokes": [[["1", 2]]]}, "invalid_ink"),
+        ({"strokes": [[[True, 2]]]}, "invalid_ink"),
+        ({"strokes": [[[None, 2]]]}, "invalid_ink"),
+        ({"strokes": [[{"x": 1}]]}, "invalid_ink"),
+        ({"strokes": [[[math.nan, 2]]]}, "non_finite"),
+        ({"strokes": [[[1, math.inf]]]}, "non_finite"),
+        ({"strokes": [[[1, 2, -math.inf]]]}, "non_finite"),
+        ({"strokes": [[[1e6 + 1, 2]]]}, "out_of_range"),
+        ({"strokes": [[[0, -2e6]]]}, "out_of_range"),
+        ({"strokes": [[[0, 0]]] * 65}, "too_many_strokes"),
+        ({"strokes": [[[0, 0]] * 4097]}, "too_many_points"),
+        ({"strokes": [[[0, 0]] * 2048, [[1, 1]] * 2049]}, "too_many_points"),
+    ],
+)
+def test_rejections_carry_codes(obj, code):
+    assert codes(obj) == code
+
+
+def test_limits_are_inclusive():
+    validate_ink({"strokes": [[[0, 0]]] * 64})
+    validate_ink({"strokes": [[[1e6, -1e6]] * 4096]})
+
+
+def test_payload_size_limit():
+    check_size(b"x" * 64 * 1024)
+    with pytest.raises(InkError) as exc:
+        check_size(b"x" * (64 * 1024 + 1))
+    assert exc.value.code == "payload_too_large"
+    with pytest.raises(InkError):
+        parse_ink_json(b"{}" + b" " * 100, Limits(max_bytes=50))
+
+
+def test_parse_rejects_bad_json_with_a_code():
+    for raw in (b"nope", b"{", b"\xff\xfe", b"[" * 100000):
+        with pytest.raises(InkError) as exc:
+            parse_ink_json(raw, Limits(max_bytes=10**6))
+        assert exc.value.code in {"invalid_json", "invalid_ink"}
+
+
+def test_degenerate_is_a_dot_not_a_line():
+    assert is_degenerate(validate_ink({"strokes": [[[5, 5]]]}))
+    assert is_degenerate(validate_ink({"strokes": [[[5, 5], [5, 5]], [[5, 5]]]}))
+    assert not is_degenerate(validate_ink({"strokes": [[[5, 5], [5, 9]]]}))  # a vertical line is an "l" or "1"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=60,
+)
+points = st.lists(
+    st.one_of(st.integers(-(10**7), 10**7), st.floats(allow_nan=True, allow_infinity=True)), min_size=0, max_size=4
+)
+inks = st.fixed_dictionaries({"strokes": st.lists(st.lists(points, max_size=20), max_size=8)})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(json_values, inks, st.fixed_dictionaries({"strokes": json_values})))
+def test_validator_never_fails_any_other_way(obj):
+    try:
+        strokes = validate_ink(obj)
+    except InkError as exc:
+        assert exc.code in {
+            "invalid_ink",
+            "empty_ink",
+            "non_finite",
+            "out_of_range",
+            "too_many_strokes",
+            "too_many_points",
+        }
+        return
+    assert strokes and all(np.isfinite(s).all() and s.shape[1] == 2 for s in strokes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_raw_bytes_never_crash_the_parser(raw):
+    try:
+        parse_ink_json(raw)
+    except InkError:
+        pass
+
+
+def test_validated_ink_round_trips_through_json():
+    ink = {"strokes": [[[0, 0, 0], [10, 10, 16]]]}
+    assert validate_ink(json.loads(json.dumps(ink)))[0].tolist() == [[0, 0], [10, 10]]

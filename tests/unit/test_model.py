@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+import torch
+
+from ml import metadata
+from ml.artifact import ArtifactError, load_artifact, save_artifact
+from ml.ink import validate_ink
+from tests.helpers import sample_ink
+
+
+def test_shipped_artifact_carries_its_metadata(settings):
+    art = load_artifact(settings.model_path)
+    assert art.classes == metadata.CLASSES
+    assert art.preprocessing_version == metadata.PREPROCESSING_VERSION
+    assert art.version and art.meta["parameters"] < 2_000_000
+
+
+def test_shipped_model_really_recognises(recognizer):
+    """The committed model on held-out writers' ink (tests/data comes from writers it never saw)."""
+    rows = sample_ink()
+    probs = recognizer.recognize([validate_ink(r) for r in rows]).probs
+    top1 = [recognizer.classes[i] for i in probs.argmax(1)]
+    digits = [(p, r["label"]) for p, r in zip(top1, rows, strict=True) if r["label"].isdigit()]
+    fold = str.lower
+    assert np.mean([p == y for p, y in digits]) >= 0.9
+    assert np.mean([fold(p) == fold(y) for p, y in zip(top1, (r["label"] for r in rows), strict=True)]) >= 0.75
+    assert np.allclose(probs.sum(1), 1, atol=1e-4)
+
+
+def test_top_is_sorted_and_complete(recognizer):
+    probs = recognizer.recognize([validate_ink(sample_ink()[0])]).probs[0]
+    top = recognizer.top(probs, 62)
+    assert len(top) == 62 and {t["label"] for t in top} == set(metadata.CLASSES)
+    ps = [t["p"] for t in top]
+    assert ps == sorted(ps, reverse=True)
+    assert recognizer.top(probs, 1)[0] == top[0]
+
+
+def test_artifact_round_trip_and_version_guard(tmp_path):
+    class Tiny(torch.nn.Module):
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            return images.float().flatten(1)[:, :62]
+
+    path = save_artifact(Tiny(), tmp_path / "m.pt", {"version": "tiny-1"})
+    art = load_artifact(path)
+    assert art.version == "tiny-1" and art.classes == metadata.CLASSES
+    out = art.module(torch.zeros(2, 28, 28, dtype=torch.uint8))
+    assert out.shape == (2, 62)
+
+    bad = tmp_path / "old.pt"
+    torch.jit.save(torch.jit.script(Tiny()), str(bad), _extra_files={"inkbus.json": '{"preprocessing_version": "x"}'})
+    with pytest.raises(ArtifactError, match="preprocessing"):
+        load_artifact(bad)
+    with pytest.raises(ArtifactError, match="not found"):
+        load_artifact(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(ArtifactError):
+        load_artifact(tmp_path / "junk.pt")
+
+
+def test_serving_code_never_imports_training_code():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ml.recognizer, workers.engine, workers.batcher, web.app; "
+        "print([m for m in sys.modules if m.startswith('ml.training')])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
