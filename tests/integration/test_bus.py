@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import time
 
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from kombu import Exchange, Producer
 
 from bus.schemas import RecognizeJob, Supersede
@@ -143,3 +146,31 @@ def test_unknown_exchange_declarations_are_not_needed_by_clients(settings, rabbi
     ch = clean_bus.channel()
     for name in ("inkbus.jobs", "inkbus.events", "inkbus.dlx", "inkbus.control"):
         Exchange(name, passive=True)(ch).declare()
+
+
+json_payloads = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4),
+    max_leaves=30,
+)
+almost_jobs = st.fixed_dictionaries(
+    {"schema_version": st.sampled_from([1, 2, "1"]), "ink": json_payloads, "top_k": st.integers(-3, 70)},
+    optional={"job_id": st.text(max_size=20), "seq": st.integers(-2, 3), "reply_to": st.text(max_size=5)},
+)
+
+
+def test_random_payloads_never_kill_the_worker(settings, rabbit_url, clean_bus, collector, start_worker):
+    worker = start_worker(rabbit_url)
+    raw = Producer(clean_bus.channel(), exchange=JOBS_EXCHANGE, serializer="json")
+    good_row = sample_ink()[1]
+
+    @hsettings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.one_of(json_payloads, almost_jobs))
+    def check(payload):
+        raw.publish(payload, routing_key=RK_RECOGNIZE)
+        good = _job(good_row, collector.edge_id)
+        raw.publish(good.model_dump(mode="json"), routing_key=RK_RECOGNIZE)
+        wait_until(lambda: good.job_id in collector.events, 20, what="the good job after a random payload")
+
+    check()
+    assert worker.stats["answered"] >= 40

@@ -1,0 +1,1 @@
+"""``inkbus bench``: measurements side by side in one run (see docs/BENCHMARKS.md)."""
