@@ -16,14 +16,18 @@ def test_shipped_artifact_carries_its_metadata(settings):
 
 
 def test_shipped_model_really_recognises(recognizer):
-    """The committed model on held-out writers' ink (tests/data comes from writers it never saw)."""
+    """The committed model on held-out writers' ink (tests/data comes from writers it never trained on)."""
     rows = sample_ink()
     probs = recognizer.recognize([validate_ink(r) for r in rows]).probs
+    labels = np.array([metadata.CLASS_INDEX[r["label"]] for r in rows])
+    for group, floor in ((metadata.DIGITS, 0.95), (metadata.UPPER, 0.85), (metadata.LOWER, 0.85)):
+        cols = [metadata.CLASS_INDEX[c] for c in group]
+        mask = np.isin(labels, cols)
+        within = np.asarray(cols)[probs[mask][:, cols].argmax(1)]  # the category's own classes only
+        assert (within == labels[mask]).mean() >= floor, group
     top1 = [recognizer.classes[i] for i in probs.argmax(1)]
-    digits = [(p, r["label"]) for p, r in zip(top1, rows, strict=True) if r["label"].isdigit()]
-    fold = str.lower
-    assert np.mean([p == y for p, y in digits]) >= 0.9
-    assert np.mean([fold(p) == fold(y) for p, y in zip(top1, (r["label"] for r in rows), strict=True)]) >= 0.75
+    folded = np.mean([p.lower() == r["label"].lower() for p, r in zip(top1, rows, strict=True)])
+    assert folded >= 0.8
     assert np.allclose(probs.sum(1), 1, atol=1e-4)
 
 
