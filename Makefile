@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install install-test run test test-unit test-integration lint fmt clean
+.PHONY: help install install-test chromium run test test-unit test-integration lint fmt clean
 
 help:
 	@echo "make run      install everything and start the embedded app (prints the URL)"
@@ -24,9 +24,19 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
-install: $(VENV)/.installed
+# The page's front-end packages (socket.io-client) from npm, exactly as web/package-lock.json pins them.
+# The edge serves them from web/node_modules: never a CDN, never copied into the repo.
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
 
-install-test: $(VENV)/.installed-test
+# Debian's Chromium for the e2e tests (never `playwright install`: it downloads a browser of its own).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+install: $(VENV)/.installed web/node_modules/.package-lock.json
+
+install-test: $(VENV)/.installed-test web/node_modules/.package-lock.json chromium
 
 run: install
 	$(BIN)/inkbus run

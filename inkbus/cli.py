@@ -80,7 +80,8 @@ def edge(host, port, async_mode) -> None:
 
     app, socketio = create_app(settings)
     click.echo(f"Inkbus edge on http://{settings.host}:{settings.port}/", err=True)
-    socketio.run(app, host=settings.host, port=settings.port, log_output=False)
+    # async_mode=threading serves with Werkzeug (development and tests; gevent is the default).
+    socketio.run(app, host=settings.host, port=settings.port, log_output=False, allow_unsafe_werkzeug=True)
 
 
 @main.command()
@@ -129,6 +130,31 @@ def recognize(source, top_k, model_path, batch_size) -> None:
     settings = _settings(model_path=model_path)
     ok = recognize_stream(source, sys.stdout, settings, top_k=top_k, batch_size=batch_size)
     sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="Small sizes: finishes in a few minutes.")
+@click.option("--jobs", type=click.IntRange(10, 1_000_000), help="Jobs per drain run.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the results as JSON here.")
+def bench(quick, jobs, out) -> None:
+    """Measure the in-process ceiling and the workers over RabbitMQ, batched and unbatched, in one run."""
+    from pathlib import Path
+
+    from inkbus.bench.run import run_bench
+
+    settings = _settings()
+    run_bench(settings, quick=quick, jobs=jobs, out=Path(out) if out else None, echo=click.echo)
+
+
+def _add_ml_commands() -> None:
+    # `inkbus train` and `inkbus eval` live in their own module (step 3); it imports only click here.
+    from inkbus.ml_cli import evaluate, fetch_emnist, train
+
+    for command in (train, evaluate, fetch_emnist):
+        main.add_command(command)
+
+
+_add_ml_commands()
 
 
 if __name__ == "__main__":

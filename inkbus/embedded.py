@@ -61,7 +61,8 @@ def run_embedded(settings: Settings, workers: int = 1, announce=print) -> None:
     announce(f"Inkbus {recognizer.version}: bus on {how}")
     announce(f"Open http://{settings.host}:{settings.port}/ in your browser (Ctrl-C stops)")
     try:
-        socketio.run(app, host=settings.host, port=settings.port, log_output=False)
+        # async_mode=threading serves with Werkzeug (development and tests; gevent is the default).
+        socketio.run(app, host=settings.host, port=settings.port, log_output=False, allow_unsafe_werkzeug=True)
     finally:
         for c in consumers:
             c.stop()

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # --- model and data
     model_path: Path = Field(REPO_ROOT / "models" / "inknet.pt", description="Exported model artifact")
     data_dir: Path = Field(REPO_ROOT.parent / "shared" / "data", description="Training/evaluation data directory")
+    emnist_url: str = Field(
+        "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip",
+        description="NIST's official EMNIST archive, fetched by `inkbus fetch-emnist`",
+    )
     top_k: int = Field(5, description="Default number of labels in a prediction")
 
     # --- edge

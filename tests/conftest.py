@@ -83,6 +83,21 @@ def clean_bus(settings, rabbit_url):
     conn.release()
 
 
+@pytest.fixture(scope="module")
+def memory_worker(settings, recognizer):
+    """One batching consumer on the in-process transport (``memory://``), for tests without a broker."""
+    from workers.batcher import BatchingConsumer
+    from workers.engine import RecognitionEngine
+
+    worker = BatchingConsumer(settings, RecognitionEngine(recognizer, "memory-worker"), url="memory://")
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    assert worker.ready.wait(10), "in-process worker did not start"
+    yield worker
+    worker.stop()
+    thread.join(5)
+
+
 @pytest.fixture
 def start_worker(settings, recognizer):
     """Start in-thread batching consumers: ``start_worker(url, **setting_overrides)``."""

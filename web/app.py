@@ -12,6 +12,8 @@ from inkbus.settings import Settings
 from web.api import bp as api_bp
 from web.bridge import EdgeBridge
 from web.errors import register_error_handlers
+from web.pages import bp as pages_bp
+from web.sockets import register_socket_handlers
 
 
 def create_app(
@@ -38,6 +40,8 @@ def create_app(
     app.extensions["inkbus.bridge"] = bridge
     app.extensions["inkbus.socketio"] = socketio
     app.register_blueprint(api_bp)
+    app.register_blueprint(pages_bp)
+    app.extensions["inkbus.sessions"] = register_socket_handlers(socketio, bridge, settings)
     register_error_handlers(app)
     if start_bridge:
         bridge.start()

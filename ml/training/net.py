@@ -55,3 +55,25 @@ class Exported(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+class Ensemble(nn.Module):
+    """Several exported nets (and/or image-level test-time variants) averaged in probability space.
+
+    Takes and returns what ``Exported`` does (uint8 images in, log-probabilities as logits out), so
+    the serving code cannot tell the difference. ``shifts`` adds copies of the input moved by whole
+    pixels; the rasteriser centres by mass, so small shifts mimic its rounding on other writers' ink.
+    """
+
+    def __init__(self, members: list[nn.Module], shifts: list[tuple[int, int]] | None = None):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.shifts = shifts or [(0, 0)]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        probs = []
+        for dy, dx in self.shifts:
+            x = images if dy == 0 and dx == 0 else torch.roll(images, shifts=(dy, dx), dims=(1, 2))
+            for m in self.members:
+                probs.append(torch.softmax(m(x), dim=1))
+        return torch.log(torch.stack(probs).mean(0) + 1e-12)

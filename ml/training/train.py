@@ -1,9 +1,15 @@
-"""``inkbus train``: mixes UNIPEN ink (rendered on the fly) with MNIST and EMNIST images."""
+"""``inkbus train``: mixes UNIPEN ink (rendered on the fly) with MNIST and EMNIST images.
+
+Seeded, resumable (a checkpoint after every epoch; an interrupted run continues where it stopped
+and draws the same batches it would have), logged as JSON lines, and exported as the serving
+artifact with its class map and preprocessing version inside.
+"""
 
 from __future__ import annotations
 
 import json
-import math
+import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,9 +22,9 @@ from tqdm import tqdm
 from ml import metadata
 from ml.artifact import save_artifact
 from ml.raster import render_batch
-from ml.training import data as D
-from ml.training.augment import augment_strokes, random_radius
+from ml.training import metrics
 from ml.training.net import Exported, InkNet, count_parameters
+from ml.training.sources import Mix, Sources, epoch_batches, steps_per_epoch
 
 
 @dataclass
@@ -26,19 +32,25 @@ class TrainConfig:
     data_dir: Path
     out: Path
     checkpoint_dir: Path
+    log_path: Path | None = None  # JSON lines, one record per epoch; default: beside the artifact
     epochs: int = 8
     batch_size: int = 256
     lr: float = 3e-3
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
-    mnist_per_epoch: int = 15000
-    emnist_per_epoch: int = 25000
-    max_minutes: float = 0.0  # 0 = no limit; otherwise stop (and export) after this much time
+    width: int = 32
+    dropout: float = 0.3
+    aug_strength: float = 1.0
+    mix: Mix = field(default_factory=Mix)
+    max_minutes: float = 0.0  # 0 = no limit; otherwise stop (and export) after the epoch that crosses it
     seed: int = 0
     device: str = "auto"
     dry_run: bool = False
+    resume: bool = True
     val_fraction: float = 0.1
+    init_from: Path | None = None  # start from these weights (an artifact or a checkpoint): fine-tuning
     version: str = field(default_factory=lambda: time.strftime("inknet-%Y%m%d-%H%M"))
+    command: str = field(default_factory=lambda: " ".join(["inkbus", *sys.argv[1:]]))
 
 
 def pick_device(name: str) -> torch.device:
@@ -47,61 +59,10 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-class Sources:
-    """Everything the training loop draws from, split writer-disjoint for the ink."""
-
-    def __init__(self, cfg: TrainConfig):
-        d = Path(cfg.data_dir)
-        strokes, labels, writers = D.load_ink_samples(d / "unipen" / "ink.jsonl.gz")
-        val = D.writer_split(writers, cfg.val_fraction)
-        self.ink_train = [s for s, v in zip(strokes, val, strict=True) if not v]
-        self.ink_train_y = labels[~val]
-        self.ink_val = [s for s, v in zip(strokes, val, strict=True) if v]
-        self.ink_val_y = labels[val]
-        self.mnist_x, self.mnist_y, self.mnist_test_x, self.mnist_test_y = D.load_mnist_npz(d / "mnist" / "mnist.npz")
-        self.emnist_x, self.emnist_y = D.load_emnist_npz(d / "emnist" / "emnist_byclass_test.npz")
-        if cfg.dry_run:
-            self.ink_train, self.ink_train_y = self.ink_train[:512], self.ink_train_y[:512]
-            self.ink_val, self.ink_val_y = self.ink_val[:256], self.ink_val_y[:256]
-            self.mnist_test_x, self.mnist_test_y = self.mnist_test_x[:256], self.mnist_test_y[:256]
-
-
-def _shift_images(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random one-pixel shifts for the image sources (their strokes are already varied)."""
-    out = np.empty_like(x)
-    for i, (dy, dx) in enumerate(rng.integers(-1, 2, size=(len(x), 2))):
-        out[i] = np.roll(np.roll(x[i], dy, axis=0), dx, axis=1)
-    return out
-
-
-def epoch_batches(src: Sources, cfg: TrainConfig, rng: np.random.Generator):
-    """Yield (uint8 images, labels) batches: ink rendered with fresh augmentation every epoch."""
-    n_ink = len(src.ink_train)
-    n_m = 0 if cfg.dry_run else cfg.mnist_per_epoch
-    n_e = 0 if cfg.dry_run else cfg.emnist_per_epoch
-    kinds = np.concatenate([np.zeros(n_ink, int), np.ones(n_m, int), np.full(n_e, 2)])
-    idx = np.concatenate(
-        [
-            rng.permutation(n_ink),
-            rng.choice(len(src.mnist_x), n_m, replace=False),
-            rng.choice(len(src.emnist_x), n_e, replace=False),
-        ]
-    )
-    order = rng.permutation(len(kinds))
-    for start in range(0, len(order), cfg.batch_size):
-        sel = order[start : start + cfg.batch_size]
-        images, labels = [], []
-        ink_sel = idx[sel][kinds[sel] == 0]
-        if len(ink_sel):
-            inks = [augment_strokes(src.ink_train[i], rng) for i in ink_sel]
-            images.append(render_batch(inks, random_radius(rng, len(inks))))
-            labels.append(src.ink_train_y[ink_sel])
-        for kind, xs, ys in ((1, src.mnist_x, src.mnist_y), (2, src.emnist_x, src.emnist_y)):
-            s = idx[sel][kinds[sel] == kind]
-            if len(s):
-                images.append(_shift_images(xs[s], rng))
-                labels.append(ys[s])
-        yield np.concatenate(images), np.concatenate(labels)
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 @torch.no_grad()
@@ -115,77 +76,125 @@ def predict_proba(model: torch.nn.Module, images: np.ndarray, device: torch.devi
 
 
 def evaluate(model, src: Sources, device) -> dict:
+    """Writer-disjoint UNIPEN validation (card figures) and MNIST test among the ten digits."""
     p = predict_proba(model, render_batch(src.ink_val), device)
     pm = predict_proba(model, src.mnist_test_x, device)[:, :10]
-    return {
-        "unipen_val_top1": float((p.argmax(1) == src.ink_val_y).mean()),
-        "mnist_test_top1": float((pm.argmax(1) == src.mnist_test_y).mean()),
-    }
+    out = {f"val_{k}": v for k, v in metrics.summary(p, src.ink_val_y).items()}
+    out["mnist_test_top1"] = float((pm.argmax(1) == src.mnist_test_y).mean()) if len(pm) else float("nan")
+    return out
 
 
-def train(cfg: TrainConfig, log=print) -> dict:
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    device = pick_device(cfg.device)
-    src = Sources(cfg)
-    model = Exported(InkNet()).to(device)
-    epochs = 1 if cfg.dry_run else cfg.epochs
-    steps_per_epoch = math.ceil(
-        (len(src.ink_train) + (0 if cfg.dry_run else cfg.mnist_per_epoch + cfg.emnist_per_epoch)) / cfg.batch_size
-    )
+class _Log:
+    """Human lines to ``echo``; machine records appended to the JSON-lines training log."""
+
+    def __init__(self, path: Path, echo):
+        self.path, self.echo = path, echo
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(self, **rec) -> None:
+        # NaN (a category absent from a tiny split) is not JSON: write null instead
+        rec = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **{k: _finite(v) for k, v in rec.items()}}
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(rec, default=str) + "\n")
+        self.echo(json.dumps(rec, default=str))
+
+
+def _initial_weights(path: Path) -> dict:
+    """Weights from an exported artifact (TorchScript) or from a training checkpoint."""
+    try:
+        return torch.jit.load(str(path), map_location="cpu").state_dict()
+    except RuntimeError:  # not TorchScript: a checkpoint written by this loop
+        return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def _build(cfg: TrainConfig, total_steps: int, device: torch.device):
+    model = Exported(InkNet(width=cfg.width, dropout=cfg.dropout))
+    if cfg.init_from:
+        model.load_state_dict(_initial_weights(Path(cfg.init_from)))
+    model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total_steps, 1))
+    return model, opt, sched
+
+
+def _train_epoch(model, opt, sched, batches, total: int, desc: str, cfg: TrainConfig, device) -> float:
+    model.train()
+    bar = tqdm(batches, total=total, desc=desc, disable=None, mininterval=2.0)
+    losses = []
+    for images, labels in bar:
+        x = torch.from_numpy(images).to(device, non_blocking=True)
+        y = torch.from_numpy(labels).to(device, non_blocking=True)
+        loss = F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    return float(np.mean(losses)) if losses else float("nan")
+
+
+def train(cfg: TrainConfig, echo=print) -> dict:
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    log = _Log(Path(cfg.log_path or Path(cfg.out).with_suffix(".train.jsonl")), echo)
+    t_load = time.monotonic()
+    src = Sources(cfg.data_dir, cfg.val_fraction, cfg.dry_run)
+    epochs = 1 if cfg.dry_run else cfg.epochs
+    steps = steps_per_epoch(src, cfg.mix, cfg.batch_size)
+    model, opt, sched = _build(cfg, epochs * steps, device)
     ckpt = Path(cfg.checkpoint_dir) / "last.pt"
-    start_epoch, history = 0, []
-    if ckpt.exists() and not cfg.dry_run:
-        state = torch.load(ckpt, map_location=device)
+    start_epoch, history, minutes_before = 0, [], 0.0
+    if cfg.resume and not cfg.dry_run and ckpt.exists():  # a dry run never picks up a real run's state
+        state = torch.load(ckpt, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
-        start_epoch, history = state["epoch"] + 1, state["history"]
-        rng = np.random.default_rng(cfg.seed + start_epoch)
-        log(f"resumed from {ckpt} at epoch {start_epoch}")
+        start_epoch, history, minutes_before = state["epoch"] + 1, state["history"], state.get("minutes", 0.0)
+        echo(f"resumed from {ckpt} at epoch {start_epoch + 1}")
     t0 = time.monotonic()
-    log(f"training {count_parameters(model):,} parameters on {device}, {len(src.ink_train):,} ink samples")
+    log.record(
+        event="start",
+        parameters=count_parameters(model),
+        device=str(device),
+        load_seconds=round(t0 - t_load, 1),
+        data=src.describe(),
+        config=_config_dict(cfg),
+    )
     for epoch in range(start_epoch, epochs):
-        model.train()
-        bar = tqdm(
-            epoch_batches(src, cfg, rng), total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", disable=None
-        )
-        for images, labels in bar:
-            x = torch.from_numpy(images).to(device)
-            y = torch.from_numpy(labels).to(device)
-            loss = F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        metrics = {"epoch": epoch + 1, "minutes": (time.monotonic() - t0) / 60, **evaluate(model, src, device)}
-        history.append(metrics)
-        log(json.dumps(metrics))
-        if not cfg.dry_run:
-            ckpt.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "opt": opt.state_dict(),
-                    "sched": sched.state_dict(),
-                    "epoch": epoch,
-                    "history": history,
-                },
-                ckpt,
-            )
+        # one generator per epoch, derived from (seed, epoch): a resumed run draws the same batches
+        rng = np.random.default_rng([cfg.seed, epoch])
+        batches = epoch_batches(src, cfg.mix, cfg.batch_size, rng, cfg.aug_strength)
+        loss = _train_epoch(model, opt, sched, batches, steps, f"epoch {epoch + 1}/{epochs}", cfg, device)
+        minutes = minutes_before + (time.monotonic() - t0) / 60
+        rec = {"epoch": epoch + 1, "minutes": round(minutes, 2), "train_loss": loss, **evaluate(model, src, device)}
+        history.append(rec)
+        log.record(event="epoch", **rec)
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        state = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()}
+        torch.save({**state, "epoch": epoch, "history": history, "minutes": minutes}, ckpt)
         if cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes:
-            log(f"time budget of {cfg.max_minutes} min reached after epoch {epoch + 1}")
+            echo(f"time budget of {cfg.max_minutes} min reached after epoch {epoch + 1}")
             break
     model.cpu()
     meta = {
         "version": cfg.version,
         "parameters": count_parameters(model),
         "history": history,
-        "config": {k: str(v) for k, v in asdict(cfg).items()},
+        "train_minutes": round(minutes_before + (time.monotonic() - t0) / 60, 2),
+        "device": str(device),
+        "command": cfg.command,
+        "data": src.describe(),
+        "config": _config_dict(cfg),
     }
     save_artifact(model, cfg.out, meta)
-    log(f"wrote {cfg.out}")
+    log.record(event="exported", path=str(cfg.out), version=cfg.version)
     return meta
+
+
+def _finite(v):
+    return None if isinstance(v, float) and not np.isfinite(v) else v
+
+
+def _config_dict(cfg: TrainConfig) -> dict:
+    return {k: (v if isinstance(v, (int, float, bool, dict)) else str(v)) for k, v in asdict(cfg).items()}

@@ -12,21 +12,10 @@ from web.app import create_app
 
 
 @pytest.fixture(scope="module")
-def client(settings, recognizer):
-    import threading
-
-    from workers.batcher import BatchingConsumer
-    from workers.engine import RecognitionEngine
-
-    worker = BatchingConsumer(settings, RecognitionEngine(recognizer, "unit"), url="memory://")
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    assert worker.ready.wait(10)
-    app, _ = create_app(settings, broker_url="memory://", local_workers=lambda: int(worker.ready.is_set()))
+def client(settings, memory_worker):
+    app, _ = create_app(settings, broker_url="memory://", local_workers=lambda: int(memory_worker.ready.is_set()))
     yield app.test_client()
-    worker.stop()
     app.extensions["inkbus.bridge"].stop()
-    thread.join(5)
 
 
 def test_recognize_answers_through_the_bus(client, recognizer):

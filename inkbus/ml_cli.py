@@ -1,0 +1,94 @@
+"""``inkbus train`` and ``inkbus eval``. Torch and the training code load inside the commands only.
+
+The SageMaker entry point (``ml/training/sagemaker_entry.py``) runs this same ``train`` command,
+with its defaults taken from the SM_* variables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from inkbus.settings import REPO_ROOT, Settings
+
+RUNS = REPO_ROOT / "runs"
+
+
+def _path(**kw):
+    return click.Path(path_type=Path, **kw)
+
+
+@click.command()
+@click.option("--data-dir", type=_path(file_okay=False), help="Training data [INKBUS_DATA_DIR].")
+@click.option("--out", type=_path(dir_okay=False), default=RUNS / "train" / "inknet.pt", show_default=True)
+@click.option("--checkpoint-dir", type=_path(file_okay=False), help="Default: beside --out, in ckpt/.")
+@click.option("--log", "log_path", type=_path(dir_okay=False), help="JSON-lines log. Default: OUT.train.jsonl.")
+@click.option("--epochs", type=click.IntRange(1, 1000), default=8, show_default=True)
+@click.option("--batch-size", type=click.IntRange(8, 8192), default=256, show_default=True)
+@click.option("--lr", type=float, default=3e-3, show_default=True)
+@click.option("--label-smoothing", type=click.FloatRange(0, 0.5), default=0.1, show_default=True)
+@click.option("--width", type=click.IntRange(8, 128), default=32, show_default=True, help="First block's channels.")
+@click.option("--aug-strength", type=click.FloatRange(0, 3), default=1.0, show_default=True)
+@click.option("--mnist-per-epoch", type=click.IntRange(0), default=15000, show_default=True)
+@click.option("--emnist-per-epoch", type=click.IntRange(0), default=25000, show_default=True)
+@click.option("--ink-repeat", type=click.FloatRange(0.1, 10), default=1.0, show_default=True)
+@click.option(
+    "--balance", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Ink class balancing power."
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
+@click.option("--max-minutes", type=float, default=0.0, help="Stop after the epoch that crosses this budget.")
+@click.option("--no-resume", is_flag=True, help="Ignore an existing checkpoint.")
+@click.option("--init-from", type=_path(dir_okay=False, exists=True), help="Start from these weights (fine-tune).")
+@click.option("--version", "version", help="Version string stored in the artifact.")
+@click.option("--dry-run", is_flag=True, help="Tiny subset, one epoch, seconds (CI).")
+def train(data_dir, out, checkpoint_dir, log_path, no_resume, version, **kw) -> None:
+    """Train the recogniser and export the serving artifact (resumes from its checkpoint)."""
+    from ml.training.sources import Mix
+    from ml.training.train import TrainConfig
+    from ml.training.train import train as run_training
+
+    mix = Mix(**{k: kw.pop(k) for k in ("mnist_per_epoch", "emnist_per_epoch", "ink_repeat")})
+    mix.balance_power = kw.pop("balance")
+    cfg = TrainConfig(
+        data_dir=data_dir or Settings().data_dir,
+        out=out,
+        checkpoint_dir=checkpoint_dir or out.parent / "ckpt",
+        log_path=log_path,
+        mix=mix,
+        resume=not no_resume,
+        **({"version": version} if version else {}),
+        **kw,
+    )
+    meta = run_training(cfg, echo=lambda m: click.echo(m, err=True))
+    click.echo(f"wrote {out} ({meta['parameters']:,} parameters, {meta['train_minutes']} min)")
+
+
+@click.command("eval")
+@click.option("--model", "model_path", type=_path(dir_okay=False), help="Artifact [INKBUS_MODEL_PATH].")
+@click.option("--data-dir", type=_path(file_okay=False), help="Evaluation data [INKBUS_DATA_DIR].")
+@click.option("--card", type=_path(dir_okay=False), default=REPO_ROOT / "docs" / "MODEL_CARD.md", show_default=True)
+@click.option("--experiments", type=_path(dir_okay=False), help="Markdown of experiments to include in the card.")
+@click.option("--limit", type=click.IntRange(0), default=0, help="Evaluate at most this many samples per set.")
+def evaluate(model_path, data_dir, card, experiments, limit) -> None:
+    """Measure an artifact on the writer-disjoint UNIPEN split and MNIST; write the model card."""
+    from ml.training.evaluate import run_evaluation
+
+    s = Settings()
+    report = run_evaluation(
+        model_path or s.model_path, data_dir or s.data_dir, card, experiments=experiments, limit=limit
+    )
+    click.echo(report["summary_line"])
+
+
+@click.command("fetch-emnist")
+@click.option("--data-dir", type=_path(file_okay=False), help="Where emnist/ goes [INKBUS_DATA_DIR].")
+@click.option("--url", help="Archive URL [INKBUS_EMNIST_URL].")
+@click.option("--subset", type=click.Choice(["train", "test"]), default="train", show_default=True)
+def fetch_emnist(data_dir, url, subset) -> None:
+    """Download NIST's EMNIST archive and convert its ByClass split to DATA_DIR/emnist/*.npz."""
+    from ml.training.data import fetch_emnist as fetch
+
+    s = Settings()
+    click.echo(fetch(url or s.emnist_url, data_dir or s.data_dir, subset))

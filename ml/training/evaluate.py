@@ -1,0 +1,105 @@
+"""``inkbus eval``: measure an exported artifact the way serving runs it, then write the model card.
+
+The artifact is loaded with the serving loader and fed by the serving rasteriser, so the figures
+describe what the app does, not what the training loop thinks it does.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ml.artifact import load_artifact
+from ml.raster import render_batch
+from ml.training import metrics
+from ml.training.sources import Sources
+
+DEFAULT_EXPERIMENTS = Path(__file__).with_name("EXPERIMENTS.md")
+
+
+@torch.inference_mode()
+def artifact_proba(module: torch.jit.ScriptModule, images: np.ndarray, bs: int = 512) -> np.ndarray:
+    out = [torch.softmax(module(torch.from_numpy(images[i : i + bs])), 1).numpy() for i in range(0, len(images), bs)]
+    return np.concatenate(out) if out else np.zeros((0, 62), np.float32)
+
+
+def _subsample(n: int, limit: int, seed: int = 0) -> np.ndarray:
+    """A fixed random subset (all of it when ``limit`` is 0): a quick card still spans every writer."""
+    if not limit or limit >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+
+
+def measure_latency(model_path: Path, inks: list, repeats: int = 30) -> dict[str, float]:
+    """Per-sample milliseconds (render + forward, median over repeats) at batch 1 and 64, serving code path."""
+    from ml.recognizer import Recognizer
+
+    rec = Recognizer(model_path)
+    out = {}
+    for batch in (1, 64):
+        sample = [inks[i % len(inks)] for i in range(batch)]
+        rec.recognize(sample)  # warm-up for this shape
+        times = []
+        for _ in range(repeats):
+            r = rec.recognize(sample)
+            times.append((r.render_ms + r.inference_ms, r.render_ms, r.inference_ms))
+        total, render, infer = np.median(np.array(times), axis=0) / batch
+        out[f"batch{batch}_ms"], out[f"batch{batch}_render_ms"], out[f"batch{batch}_model_ms"] = total, render, infer
+    out["torch_threads"] = torch.get_num_threads()
+    return out
+
+
+def compute_report(model_path: Path, data_dir: Path, limit: int = 0, latency_repeats: int = 30) -> dict:
+    art = load_artifact(model_path)
+    t0 = time.monotonic()
+    src = Sources(data_dir)
+    keep = _subsample(len(src.ink_val), limit)
+    inks, y = [src.ink_val[i] for i in keep], src.ink_val_y[keep]
+    probs = artifact_proba(art.module, render_batch(inks))
+    mk = _subsample(len(src.mnist_test_x), limit)
+    pm = artifact_proba(art.module, src.mnist_test_x[mk])
+    mnist_y = src.mnist_test_y[mk]
+    pred = probs.argmax(1)
+    return {
+        "model_path": str(model_path),
+        "artifact_bytes": Path(model_path).stat().st_size,
+        "meta": art.meta,
+        "data": src.describe(),
+        "val": metrics.summary(probs, y),
+        "mnist": {
+            "within_digits": float((pm[:, :10].argmax(1) == mnist_y).mean()) if len(mnist_y) else float("nan"),
+            "exact_62way": float((pm.argmax(1) == mnist_y).mean()) if len(mnist_y) else float("nan"),
+            "samples": len(mnist_y),
+        },
+        "per_class": metrics.per_class_accuracy(probs, y),
+        "confusion": metrics.confusion_matrix(y, pred),
+        "worst": metrics.worst_confusions(y, pred, 15),
+        # a quick (limited) card is a smoke test: a few repeats are enough there
+        "latency": measure_latency(Path(model_path), inks[:64] or src.ink_train[:64], 5 if limit else 30),
+        "eval_seconds": time.monotonic() - t0,
+        "cpu": platform.processor() or platform.machine(),
+        "limit": limit,
+        "load": os.getloadavg()[0],
+    }
+
+
+def run_evaluation(
+    model_path: Path, data_dir: Path, card: Path, experiments: Path | None = None, limit: int = 0
+) -> dict:
+    from ml.training.model_card import write_card
+
+    report = compute_report(Path(model_path), Path(data_dir), limit)
+    exp = experiments or (DEFAULT_EXPERIMENTS if DEFAULT_EXPERIMENTS.is_file() else None)
+    write_card(report, Path(card), Path(exp).read_text() if exp else "")
+    v = report["val"]
+    report["summary_line"] = (
+        f"digits {v['within_digits']:.2%}  upper {v['within_upper']:.2%}  lower {v['within_lower']:.2%}  "
+        f"case-folded {v['case_folded_top1']:.2%}  exact {v['exact_top1']:.2%}  top-3 {v['top3']:.2%}  "
+        f"MNIST {report['mnist']['within_digits']:.2%}  -> {card}"
+    )
+    return report

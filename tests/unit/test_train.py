@@ -1,0 +1,149 @@
+"""``inkbus train`` / ``inkbus eval`` end to end on tiny data, and the SageMaker script-mode entry point."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from inkbus.cli import main as cli
+from ml import metadata
+from ml.artifact import load_artifact
+from ml.training.sagemaker_entry import normalise_flags, sagemaker_defaults
+from ml.training.sources import Mix
+from ml.training.train import TrainConfig, pick_device, train
+from tests.settings import SHARED_DATA
+from tests.synthetic_data import make_data_dir
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return make_data_dir(tmp_path_factory.mktemp("data"))
+
+
+def read_log(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def check_artifact(path):
+    art = load_artifact(path)  # the serving loader: class map and preprocessing version must be inside
+    assert art.classes == metadata.CLASSES and art.preprocessing_version == metadata.PREPROCESSING_VERSION
+    out = art.module(torch.zeros(3, 28, 28, dtype=torch.uint8))
+    assert out.shape == (3, metadata.NUM_CLASSES)
+    return art
+
+
+def test_dry_run_command_exports_an_artifact_and_a_log(tmp_path, data_dir):
+    out = tmp_path / "m" / "inknet.pt"
+    res = CliRunner().invoke(cli, ["train", "--dry-run", "--data-dir", str(data_dir), "--out", str(out), "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    art = check_artifact(out)
+    assert art.meta["parameters"] < 2_000_000 and art.meta["command"].startswith("inkbus")
+    events = [r["event"] for r in read_log(out.with_suffix(".train.jsonl"))]
+    assert events == ["start", "epoch", "exported"]
+
+
+@pytest.mark.skipif(
+    not SHARED_DATA.is_dir() and not os.environ.get("CI"),
+    reason=f"needs the shared training data at {SHARED_DATA} (present in CI)",
+)
+def test_dry_run_on_the_shared_data(tmp_path):
+    out = tmp_path / "inknet.pt"
+    res = CliRunner().invoke(cli, ["train", "--dry-run", "--data-dir", str(SHARED_DATA), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    epoch = next(r for r in read_log(out.with_suffix(".train.jsonl")) if r["event"] == "epoch")
+    assert epoch["val_samples"] > 0 and epoch["mnist_test_top1"] > 0.2  # learns something in seconds
+
+
+def tiny_config(tmp_path, data_dir, **kw):
+    return TrainConfig(
+        data_dir=data_dir,
+        out=tmp_path / "inknet.pt",
+        checkpoint_dir=tmp_path / "ckpt",
+        batch_size=64,
+        mix=Mix(mnist_per_epoch=64, emnist_per_epoch=64),
+        width=8,
+        **kw,
+    )
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path, data_dir):
+    msgs = []
+    # a budget that is spent after the first epoch stands in for an interrupted run
+    first = train(tiny_config(tmp_path, data_dir, epochs=2, max_minutes=1e-9), echo=msgs.append)
+    assert [h["epoch"] for h in first["history"]] == [1]
+    second = train(tiny_config(tmp_path, data_dir, epochs=2), echo=msgs.append)
+    assert any("resumed" in m for m in msgs)
+    assert [h["epoch"] for h in second["history"]] == [1, 2]
+    assert second["history"][0]["train_loss"] == first["history"][0]["train_loss"]
+    check_artifact(tmp_path / "inknet.pt")
+
+
+def test_same_seed_same_model(tmp_path, data_dir):
+    a = train(tiny_config(tmp_path / "a", data_dir, epochs=1, seed=5), echo=lambda m: None)
+    b = train(tiny_config(tmp_path / "b", data_dir, epochs=1, seed=5), echo=lambda m: None)
+    assert a["history"][0]["train_loss"] == pytest.approx(b["history"][0]["train_loss"], rel=1e-5)
+
+
+def test_pick_device():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_eval_writes_the_model_card(tmp_path, data_dir):
+    model = tmp_path / "inknet.pt"
+    train(tiny_config(tmp_path, data_dir, epochs=1), echo=lambda m: None)
+    card = tmp_path / "docs" / "MODEL_CARD.md"
+    res = CliRunner().invoke(
+        cli, ["eval", "--model", str(model), "--data-dir", str(data_dir), "--card", str(card), "--limit", "40"]
+    )
+    assert res.exit_code == 0, res.output
+    text = card.read_text()
+    for needle in ("within-category", "case-folded", "top-3", "MNIST test", "calibration", "batch | total", "| `z` |"):
+        assert needle in text
+    assert (tmp_path / "docs" / "model_card_confusion.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sagemaker_defaults_and_boolean_hyperparameters():
+    env = {"SM_CHANNEL_TRAIN": "/in", "SM_MODEL_DIR": "/model", "SM_NUM_GPUS": "1", "SM_OUTPUT_DATA_DIR": "/o"}
+    args = sagemaker_defaults(env)
+    assert args[args.index("--data-dir") + 1] == "/in"
+    assert args[args.index("--out") + 1] == "/model/inknet.pt"
+    assert args[args.index("--device") + 1] == "cuda"
+    assert sagemaker_defaults({}) == []
+    assert normalise_flags(["--dry-run", "True", "--epochs", "3", "--no-resume", "false"]) == [
+        "--dry-run",
+        "--epochs",
+        "3",
+    ]
+
+
+def test_sagemaker_script_mode_runs_locally(tmp_path, data_dir):
+    """The staged source_dir's entry script, run the way the container runs it, SM_* pointing at temp folders."""
+    from ml.training.sagemaker_launch import ENTRY, stage_source
+
+    src = stage_source(tmp_path / "src")
+    model_dir, output = tmp_path / "opt_ml" / "model", tmp_path / "opt_ml" / "output"
+    env = {
+        **os.environ,
+        "SM_CHANNEL_TRAIN": str(data_dir),
+        "SM_MODEL_DIR": str(model_dir),
+        "SM_OUTPUT_DATA_DIR": str(output),
+        "SM_NUM_GPUS": "0",
+    }
+    run = subprocess.run(
+        [sys.executable, ENTRY, "--dry-run", "True", "--epochs", "1"],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    check_artifact(model_dir / "inknet.pt")
+    assert sorted(p.name for p in model_dir.iterdir()) == ["inknet.pt"]  # nothing else gets shipped
+    assert [r["event"] for r in read_log(output / "train.jsonl")][-1] == "exported"
+    assert (src / "requirements.txt").is_file() and not (src / "ml" / "__pycache__").exists()
