@@ -80,8 +80,9 @@ def edge(host, port, async_mode) -> None:
 
     app, socketio = create_app(settings)
     click.echo(f"Inkbus edge on http://{settings.host}:{settings.port}/", err=True)
-    # async_mode=threading serves with Werkzeug (development and tests; gevent is the default).
-    socketio.run(app, host=settings.host, port=settings.port, log_output=False, allow_unsafe_werkzeug=True)
+    from web.server import serve
+
+    serve(app, socketio, settings.host, settings.port)
 
 
 @main.command()
@@ -133,17 +134,19 @@ def recognize(source, top_k, model_path, batch_size) -> None:
 
 
 @main.command()
-@click.option("--quick", is_flag=True, help="Small sizes: finishes in a few minutes.")
+@click.option("--quick", "plan", flag_value="quick", help="Small sizes: under 3 minutes.")
+@click.option("--full", "plan", flag_value="full", default=True, help="The sizes docs/BENCHMARKS.md reports.")
+@click.option("--tiny", "plan", flag_value="tiny", help="A smoke run for CI (seconds; not a measurement).")
 @click.option("--jobs", type=click.IntRange(10, 1_000_000), help="Jobs per drain run.")
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the results as JSON here.")
-def bench(quick, jobs, out) -> None:
-    """Measure the in-process ceiling and the workers over RabbitMQ, batched and unbatched, in one run."""
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write results.json and latency.png here.")
+def bench(plan, jobs, out_dir) -> None:
+    """Ceiling, live path, saturation and the naive designs, measured in one run against RabbitMQ."""
     from pathlib import Path
 
     from inkbus.bench.run import run_bench
 
     settings = _settings()
-    run_bench(settings, quick=quick, jobs=jobs, out=Path(out) if out else None, echo=click.echo)
+    run_bench(settings, plan_name=plan, jobs=jobs, out_dir=Path(out_dir) if out_dir else None, echo=click.echo)
 
 
 def _add_ml_commands() -> None:
@@ -155,6 +158,17 @@ def _add_ml_commands() -> None:
 
 
 _add_ml_commands()
+
+
+def _add_tutor_commands() -> None:
+    # `inkbus feedback`, `bots`, `migrate`, `export-corrections` (step 4) live in their own module.
+    from inkbus.tutor_cli import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_add_tutor_commands()
 
 
 if __name__ == "__main__":

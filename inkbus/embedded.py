@@ -42,9 +42,20 @@ def offloader(async_mode: str):
     return None
 
 
+def _feedback_engine(settings: Settings, store, url: str, offload):
+    """The feedback engine on the edge's loop; grading and database writes are offloaded like inference."""
+    if store is None:
+        log.warning("no progress store: the feedback engine is off (no practice grading)")
+        return None
+    from tutor.engine import FeedbackEngine
+
+    return FeedbackEngine(settings, store, url=url, offload=offload)
+
+
 def run_embedded(settings: Settings, workers: int = 1, announce=print) -> None:
     from ml.recognizer import Recognizer
     from web.app import create_app
+    from web.server import serve
     from workers.batcher import BatchingConsumer, default_worker_name
     from workers.engine import RecognitionEngine
 
@@ -58,12 +69,16 @@ def run_embedded(settings: Settings, workers: int = 1, announce=print) -> None:
     app, socketio = create_app(settings, broker_url=url, local_workers=lambda: sum(c.ready.is_set() for c in consumers))
     for c in consumers:
         socketio.start_background_task(c.run)
+    feedback = _feedback_engine(settings, app.extensions["inkbus.store"], url, offload)
+    if feedback is not None:
+        socketio.start_background_task(feedback.run)
     announce(f"Inkbus {recognizer.version}: bus on {how}")
     announce(f"Open http://{settings.host}:{settings.port}/ in your browser (Ctrl-C stops)")
     try:
-        # async_mode=threading serves with Werkzeug (development and tests; gevent is the default).
-        socketio.run(app, host=settings.host, port=settings.port, log_output=False, allow_unsafe_werkzeug=True)
+        serve(app, socketio, settings.host, settings.port)
     finally:
         for c in consumers:
             c.stop()
+        if feedback is not None:
+            feedback.stop()
         app.extensions["inkbus.bridge"].stop()

@@ -81,7 +81,13 @@ def drain(settings: Settings, mode: str, n_jobs: int, n_latency: int, workdir: P
     from workers.celery_app import create_celery
 
     _purge(settings)
-    env = {} if mode == "batched" else {"INKBUS_WORKER_BATCHING": "false", "INKBUS_WORKER_POOL": pool}
+    # The baseline gets its best setting: one torch thread (batch-1 passes gain nothing from a second
+    # thread, and its spinning starves the broker and the worker's own event loop on 2 cores).
+    env = (
+        {}
+        if mode == "batched"
+        else {"INKBUS_WORKER_BATCHING": "false", "INKBUS_WORKER_POOL": pool, "INKBUS_TORCH_THREADS": "1"}
+    )
     worker = WorkerProcess(settings, workdir / f"worker-{mode}.log", **env)
     replies = Replies(settings)
     conn = connect(settings)

@@ -1,75 +1,174 @@
-"""Entry point of ``inkbus bench``: runs the scenarios, prints a table, writes JSON."""
+"""Entry point of ``inkbus bench``: every scenario in one run on one machine, a table, JSON and a plot."""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from inkbus.bench.drain import ceiling, drain
+from inkbus.bench.http_baseline import load_http
+from inkbus.bench.live import live
+from inkbus.bench.procs import free_port, start_stack
+from inkbus.bench.report import plot, table
+from inkbus.bench.saturation import saturation
 from inkbus.settings import Settings
 
 
 def machine() -> dict:
-    import os
-
     import torch
 
     cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),
+        "load_avg_at_start": os.getloadavg(),
     }
 
 
-def run_bench(settings: Settings, *, quick: bool, jobs: int | None, out: Path | None, echo=print) -> dict:
-    n_jobs = jobs or (300 if quick else 3000)
-    n_lat = 30 if quick else 200
-    results = {"machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": quick}
+PLANS = {
+    # quick: under 3 minutes, for CI smoke runs and a first look
+    "quick": {
+        "drain_jobs": 300,
+        "latency_n": 30,
+        "live_n": [20, 100],
+        "warmup_s": 2,
+        "measure_s": 6,
+        "idle": 0,
+        "http_clients": [8],
+        "http_s": 6,
+        "sat_step_s": 3,
+    },
+    "full": {
+        "drain_jobs": 3000,
+        "latency_n": 200,
+        "live_n": [50, 200, 1000],
+        "warmup_s": 5,
+        "measure_s": 30,
+        "idle": 2000,
+        "http_clients": [8, 32],
+        "http_s": 20,
+        "sat_step_s": 6,
+    },
+    "tiny": {
+        "drain_jobs": 20,
+        "latency_n": 5,
+        "live_n": [3],
+        "warmup_s": 1,
+        "measure_s": 2,
+        "idle": 0,
+        "http_clients": [2],
+        "http_s": 2,
+        "sat_step_s": 1,
+    },
+}
+
+
+def _http_baseline(settings: Settings, plan: dict, echo) -> list[dict]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inkbus.bench.http_baseline", str(settings.model_path), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import requests
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.3)
+        out = []
+        for clients in plan["http_clients"]:
+            echo(f"http baseline: {clients} clients ...")
+            out.append(load_http(f"http://127.0.0.1:{port}/recognize", clients, plan["http_s"]))
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _live_and_saturation(settings: Settings, plan: dict, workdir: Path, echo) -> tuple[list, dict | None, dict]:
+    edge, worker, url = start_stack(settings, workdir)
+    try:
+        runs = []
+        for n in plan["live_n"]:
+            echo(f"live path: {n} drawers ...")
+            runs.append(live(url, n, warmup_s=plan["warmup_s"], measure_s=plan["measure_s"], edge=edge, worker=worker))
+        many = None
+        if plan["idle"]:
+            echo(f"live path: {plan['idle']} idle connections + 20 drawers ...")
+            many = live(
+                url,
+                20,
+                warmup_s=plan["warmup_s"] + 5,
+                measure_s=plan["measure_s"],
+                edge=edge,
+                worker=worker,
+                idle=plan["idle"],
+            )
+        echo("saturation ...")
+        sat = saturation(settings, step_s=plan["sat_step_s"])
+        return runs, many, sat
+    finally:
+        edge.stop()
+        worker.stop()
+
+
+def _ratios(r: dict) -> dict:
+    single = r["ceiling"]["by_batch"]["1"]["ms_per_sample"]
+    ref = max((x for x in r["live"] if x["drawers"] <= 200), key=lambda x: x["drawers"], default=None)
+    out = {
+        "saturated_vs_ceiling": round(r["saturation"]["saturated_per_s"] / r["ceiling"]["best_samples_per_s"], 3),
+        "saturated_vs_unbatched_celery": round(
+            r["saturation"]["saturated_per_s"] / max(r["drain_unbatched"]["throughput_per_s"], 1e-9), 1
+        ),
+        "batched_vs_unbatched_drain": round(
+            r["drain_batched"]["throughput_per_s"] / max(r["drain_unbatched"]["throughput_per_s"], 1e-9), 1
+        ),
+    }
+    if ref and ref["latency_ms"]["p50"] is not None:
+        out["reference_drawers"] = ref["drawers"]
+        out["bus_overhead_p50_ms"] = round(ref["latency_ms"]["p50"] - single, 2)
+        out["bus_overhead_p99_ms"] = round(ref["latency_ms"]["p99"] - single, 2)
+        out["pen_up_to_prediction_p99_ms"] = ref["latency_ms"]["p99"]
+    return out
+
+
+def run_bench(settings: Settings, *, plan_name: str, jobs: int | None, out_dir: Path | None, echo=print) -> dict:
+    plan = dict(PLANS[plan_name])
+    if jobs:
+        plan["drain_jobs"] = jobs
+    r = {"machine": machine(), "plan": plan_name, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     echo("ceiling: in-process render + forward ...")
-    results["ceiling"] = ceiling(settings, n=512 if quick else 2048)
+    r["ceiling"] = ceiling(settings, n=512 if plan_name != "full" else 2048)
     with tempfile.TemporaryDirectory() as tmp:
         for mode in ("batched", "unbatched"):
-            echo(f"drain: {mode} worker, {n_jobs} jobs ...")
-            results[f"drain_{mode}"] = drain(settings, mode, n_jobs, n_lat, Path(tmp))
-    b, u, c = results["drain_batched"], results["drain_unbatched"], results["ceiling"]
-    results["ratios"] = {
-        "batched_vs_unbatched_throughput": round(b["throughput_per_s"] / u["throughput_per_s"], 2),
-        "batched_vs_ceiling_throughput": round(b["throughput_per_s"] / c["best_samples_per_s"], 3),
-    }
-    echo(table(results))
-    if out:
-        out.write_text(json.dumps(results, indent=2))
-        echo(f"results written to {out}")
-    return results
-
-
-def table(r: dict) -> str:
-    lines = ["", "| scenario | samples/s | idle p50 ms | idle p99 ms | mean batch |", "|---|---|---|---|---|"]
-    for bs, v in r["ceiling"]["by_batch"].items():
-        lines.append(f"| ceiling, batch {bs} (in-process) | {v['samples_per_s']} | {v['ms_per_sample']} | | {bs} |")
-    for mode in ("batched", "unbatched"):
-        d = r[f"drain_{mode}"]
-        lat = d["idle_latency_ms"]
-        lines.append(
-            f"| worker over RabbitMQ, {mode} | {d['throughput_per_s']} | {lat['p50']} | {lat['p99']} | "
-            f"{d['mean_batch']} |"
-        )
-    lines.append("")
-    lines.append(
-        f"batched / unbatched throughput: {r['ratios']['batched_vs_unbatched_throughput']}x; "
-        f"batched / ceiling: {r['ratios']['batched_vs_ceiling_throughput']:.1%}"
-    )
-    return "\n".join(lines)
+            echo(f"drain: {mode} worker, {plan['drain_jobs']} jobs ...")
+            r[f"drain_{mode}"] = drain(settings, mode, plan["drain_jobs"], plan["latency_n"], Path(tmp))
+        r["live"], r["many_connections"], r["saturation"] = _live_and_saturation(settings, plan, Path(tmp), echo)
+    r["http_baseline"] = _http_baseline(settings, plan, echo)
+    r["ratios"] = _ratios(r)
+    r["seconds"] = round(time.time() - time.mktime(time.strptime(r["started"], "%Y-%m-%dT%H:%M:%SZ")) + time.timezone)
+    echo(table(r))
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "results.json").write_text(json.dumps(r, indent=2))
+        png = plot(r, out_dir / "latency.png")
+        echo(f"results in {out_dir}" + (f", plot {png}" if png else ""))
+    return r

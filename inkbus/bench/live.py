@@ -1,0 +1,144 @@
+"""The live path: N simulated drawers over Socket.IO, edge -> RabbitMQ -> worker -> edge -> client.
+
+Each drawer draws real ink at a human pace: a stroke streamed in ~50 ms chunks over ~300 ms, a pen-up,
+then ~400 ms until the next stroke. Latency is pen-up -> ``prediction`` with that pen-up's ``seq``,
+measured at the client. All drawers run in one asyncio process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+
+from inkbus.bench.common import load_sample, percentiles
+
+CHUNKS = 6  # ~300 ms of drawing at 50 ms per chunk
+CHUNK_S = 0.05
+GAP_S = 0.4
+
+
+class Tally:
+    def __init__(self):
+        self.latencies: list[float] = []
+        self.predictions = 0
+        self.errors: Counter = Counter()
+        self.connected = 0
+        self.idle = 0
+        self.measuring = False
+
+
+async def _drawer(url: str, rows: list[dict], stop_at: float, tally: Tally, rng: random.Random) -> None:
+    import socketio
+
+    sio = socketio.AsyncClient(reconnection=False)
+    pen_up: dict[int, float] = {}
+    answered: dict[int, float] = {}
+
+    def settle(seq: int) -> None:
+        if seq in pen_up and seq in answered:
+            if tally.measuring:
+                tally.latencies.append((answered.pop(seq) - pen_up.pop(seq)) * 1000)
+                tally.predictions += 1
+            else:
+                pen_up.pop(seq), answered.pop(seq)
+
+    @sio.on("prediction")
+    async def _prediction(data):
+        answered[data["seq"]] = time.perf_counter()
+        settle(data["seq"])
+
+    @sio.on("error")
+    async def _error(data):
+        if tally.measuring:
+            tally.errors[data.get("code", "?")] += 1
+
+    await asyncio.sleep(rng.random())  # stagger: real drawers do not start in step
+    try:
+        await sio.connect(url, transports=["websocket"], wait_timeout=30)
+    except Exception:
+        tally.errors["connect_failed"] += 1
+        return
+    tally.connected += 1
+    try:
+        while time.monotonic() < stop_at:
+            row = rng.choice(rows)
+            for sid, stroke in enumerate(row["strokes"]):
+                pts = [[p[0], p[1], i * 8] for i, p in enumerate(stroke)]
+                size = max(1, -(-len(pts) // CHUNKS))
+                parts = [pts[i : i + size] for i in range(0, len(pts), size)]
+                for part in parts[:-1]:
+                    await sio.emit("stroke", {"id": sid, "points": part, "final": False})
+                    await asyncio.sleep(CHUNK_S)
+                t0 = time.perf_counter()
+                ack = await sio.call("stroke", {"id": sid, "points": parts[-1], "final": True}, timeout=30)
+                if ack and ack.get("ok"):
+                    pen_up[ack["seq"]] = t0
+                    settle(ack["seq"])
+                await asyncio.sleep(GAP_S)
+                if time.monotonic() >= stop_at:
+                    break
+            await sio.call("clear", {}, timeout=30)
+    except Exception as exc:  # a dropped connection counts as an error, not a crash of the benchmark
+        tally.errors[type(exc).__name__] += 1
+    finally:
+        await sio.disconnect()
+
+
+async def _idle(url: str, stop_at: float, tally: Tally, rng: random.Random) -> None:
+    """A connected page nobody draws on: it costs the edge a socket and a session."""
+    import socketio
+
+    sio = socketio.AsyncClient(reconnection=False)
+    await asyncio.sleep(rng.random() * 3)
+    try:
+        await sio.connect(url, transports=["websocket"], wait_timeout=60)
+    except Exception:
+        tally.errors["idle_connect_failed"] += 1
+        return
+    tally.idle += 1
+    try:
+        await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
+    finally:
+        await sio.disconnect()
+
+
+async def _run(url: str, n: int, warmup_s: float, measure_s: float, seed: int, idle: int) -> tuple[Tally, float]:
+    rows = load_sample(248)
+    tally = Tally()
+    rng = random.Random(seed)
+    stop_at = time.monotonic() + warmup_s + measure_s
+    tasks = [asyncio.create_task(_idle(url, stop_at, tally, random.Random(rng.random()))) for _ in range(idle)]
+    tasks += [asyncio.create_task(_drawer(url, rows, stop_at, tally, random.Random(rng.random()))) for _ in range(n)]
+    await asyncio.sleep(warmup_s)
+    tally.measuring = True
+    t0 = time.monotonic()
+    await asyncio.sleep(measure_s)
+    tally.measuring = False
+    elapsed = time.monotonic() - t0
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return tally, elapsed
+
+
+def live(
+    url: str, n: int, *, warmup_s: float, measure_s: float, edge=None, worker=None, seed: int = 0, idle: int = 0
+) -> dict:
+    """``n`` active drawers (and ``idle`` connected pages that never draw)."""
+    cpu0 = (edge.cpu() if edge else 0.0, worker.cpu() if worker else 0.0)
+    tally, elapsed = asyncio.run(_run(url, n, warmup_s, measure_s, seed, idle))
+    total = warmup_s + measure_s
+    cpu1 = (edge.cpu() if edge else 0.0, worker.cpu() if worker else 0.0)
+    return {
+        "drawers": n,
+        "connected": tally.connected,
+        "measure_s": round(elapsed, 2),
+        "latency_ms": percentiles(tally.latencies),
+        "recognitions_per_s": round(tally.predictions / elapsed, 1),
+        "errors": dict(tally.errors),
+        # averaged over warm-up and measurement: both processes ran the same load throughout
+        "cpu_percent": {
+            "edge": round((cpu1[0] - cpu0[0]) / total * 100, 1),
+            "worker": round((cpu1[1] - cpu0[1]) / total * 100, 1),
+        },
+    }

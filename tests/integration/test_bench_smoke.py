@@ -1,0 +1,30 @@
+"""Keeps ``inkbus bench`` working: a tiny run end to end. It asserts what ran, never how fast."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from inkbus.settings import REPO_ROOT
+
+
+def test_bench_tiny_runs_every_scenario(settings, rabbit_url, clean_bus, tmp_path):
+    env = {"INKBUS_BROKER_URL": rabbit_url, "INKBUS_MODEL_PATH": str(settings.model_path), "PATH": "/usr/bin:/bin"}
+    res = subprocess.run(
+        [sys.executable, "-m", "inkbus.cli", "bench", "--tiny", "--out", str(tmp_path)],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    r = json.loads((tmp_path / "results.json").read_text())
+    assert r["drain_batched"]["all_answered"] and r["drain_unbatched"]["all_answered"]
+    assert r["live"][0]["connected"] == r["live"][0]["drawers"] and not r["live"][0]["errors"]
+    assert r["live"][0]["latency_ms"]["n"] > 0
+    assert r["saturation"]["saturated_per_s"] > 0 and r["http_baseline"][0]["errors"] == 0
+    assert set(r["ratios"]) >= {"saturated_vs_ceiling", "saturated_vs_unbatched_celery", "bus_overhead_p50_ms"}
+    assert "| live path, 3 drawers |" in res.stdout
+    assert (tmp_path / "latency.png").stat().st_size > 1000
