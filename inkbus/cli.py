@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from inkbus.settings import Settings
+if TYPE_CHECKING:
+    from inkbus.settings import Settings
+
+ASYNC_MODES = ["gevent", "threading", "eventlet"]
 
 
 def _settings(**overrides) -> Settings:
+    from inkbus.settings import Settings
+
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _async_mode(option: str | None) -> str:
+    """Decide the async mode before anything imports threading: Settings (pydantic, logging) would,
+    and eventlet cannot green locks that already exist. Same sources as Settings: option, env, .env."""
+    if option:
+        return option
+    if os.environ.get("INKBUS_ASYNC_MODE"):
+        return os.environ["INKBUS_ASYNC_MODE"]
+    try:
+        with open(".env", encoding="utf-8") as fh:
+            for line in fh:
+                key, _, value = line.strip().partition("=")
+                if key.strip() == "INKBUS_ASYNC_MODE" and value.strip():
+                    return value.strip().strip("\"'")
+    except OSError:
+        pass
+    return "gevent"
 
 
 def _prepare_async(mode: str) -> None:
@@ -47,7 +72,7 @@ def main() -> None:
 )
 @click.option(
     "--async-mode",
-    type=click.Choice(["gevent", "threading", "eventlet"]),
+    type=click.Choice(ASYNC_MODES),
     help="Flask-SocketIO async mode [INKBUS_ASYNC_MODE].",
 )
 def run(host, port, workers, async_mode) -> None:
@@ -55,8 +80,9 @@ def run(host, port, workers, async_mode) -> None:
 
     Uses RabbitMQ at INKBUS_BROKER_URL when it is reachable, else an in-process transport.
     """
-    settings = _settings(host=host, port=port, async_mode=async_mode)
-    _prepare_async(settings.async_mode)
+    mode = _async_mode(async_mode)
+    _prepare_async(mode)
+    settings = _settings(host=host, port=port, async_mode=mode)
     _logging(settings)
     from inkbus.embedded import run_embedded
 
@@ -68,13 +94,14 @@ def run(host, port, workers, async_mode) -> None:
 @click.option("--port", type=int, help="Port to listen on [INKBUS_PORT].")
 @click.option(
     "--async-mode",
-    type=click.Choice(["gevent", "threading", "eventlet"]),
+    type=click.Choice(ASYNC_MODES),
     help="Flask-SocketIO async mode [INKBUS_ASYNC_MODE].",
 )
 def edge(host, port, async_mode) -> None:
     """Distributed deployment: the web edge (HTTP API + Socket.IO) against RabbitMQ."""
-    settings = _settings(host=host, port=port, async_mode=async_mode)
-    _prepare_async(settings.async_mode)
+    mode = _async_mode(async_mode)
+    _prepare_async(mode)
+    settings = _settings(host=host, port=port, async_mode=mode)
     _logging(settings)
     from web.app import create_app
 
@@ -106,6 +133,16 @@ def worker(pool, concurrency, loglevel) -> None:
             "--without-mingle",
         ]
     )
+
+
+@main.command()
+def sink() -> None:
+    """Distributed deployment: prediction and feedback events -> InfluxDB 2 (INKBUS_INFLUX_*)."""
+    settings = _settings()
+    _logging(settings)
+    from observability.sink import run_sink
+
+    run_sink(settings)
 
 
 @main.command()
