@@ -4,12 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install install-test chromium run test test-unit test-integration lint fmt clean
+.PHONY: help install install-test chromium observability-tools run test test-unit test-integration lint fmt clean
 
 help:
 	@echo "make run      install everything and start the embedded app (prints the URL)"
 	@echo "make test     install the test dependencies and run the default test suite"
 	@echo "make lint     ruff"
+	@echo "make dashboards  regenerate the Grafana JSON from observability/grafana/dashboards.py"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +36,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 chromium:
 	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
+# Debian's servers and validators for the observability tests (docs/OBSERVABILITY.md): promtool/prometheus,
+# victoria-metrics (accepts InfluxDB v2 writes), nagios4 (`nagios4 -v`) and monitoring-plugins.
+OBSERVABILITY_BINS := /usr/bin/promtool /usr/bin/prometheus /usr/bin/victoria-metrics /usr/sbin/nagios4 /usr/lib/nagios/plugins/check_tcp
+observability-tools:
+	@for f in $(OBSERVABILITY_BINS); do test -x $$f || missing=1; done; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus victoria-metrics nagios4-core monitoring-plugins; fi
+
 install: $(VENV)/.installed web/node_modules/.package-lock.json
 
-install-test: $(VENV)/.installed-test web/node_modules/.package-lock.json chromium
+install-test: $(VENV)/.installed-test web/node_modules/.package-lock.json chromium observability-tools
 
 run: install
 	$(BIN)/inkbus run
@@ -58,6 +66,9 @@ lint: install-test
 fmt: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+dashboards: install
+	$(BIN)/python -m observability.grafana.dashboards
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -79,3 +79,37 @@ class Supersede(_Message):
     type: Literal["supersede"] = "supersede"
     drawing_id: str = Field(pattern=ID_PATTERN)
     seq: int = Field(ge=0)
+
+
+class FeedbackEvent(_Message):
+    """The feedback engine's verdict on one prediction (``feedback.<reply_to>``): what a learner sees."""
+
+    type: Literal["feedback"] = "feedback"
+    feedback_id: str = Field(default_factory=new_id, pattern=ID_PATTERN)
+    job_id: str = Field(description="The recognition job this feedback is about")
+    reply_to: str | None = None
+    mode: Literal["practice", "free"]
+    learner: str | None = Field(None, description="Who practised (practice mode)")
+    target: str | None = Field(None, description="The character the learner was asked for (practice mode)")
+    predicted: str = Field(description="The recogniser's top label")
+    confidence: float = Field(ge=0.0, le=1.0, description="Probability of the top label")
+    correct: bool | None = Field(None, description="Practice mode: the drawing was graded as the target")
+    looked_like: str | None = Field(None, description="Practice mode, incorrect: the character it looked like")
+    hint: str = Field("", description="One learner-friendly sentence")
+    tip: str = Field("", description="How to form the target (or predicted) character")
+    streak: int = Field(0, ge=0, description="Correct practice attempts in a row, this one included")
+    attempt_id: int | None = Field(None, description="Row id in the progress store (for corrections)")
+    model: str = ""
+    latency_ms: float | None = Field(None, description="Job creation to prediction, as the worker reported it")
+    produced_at: float = Field(default_factory=time.time)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class AlertEvent(_Message):
+    """Something operators should see in chat (``alert.<source>``), e.g. a worker failing on a batch."""
+
+    type: Literal["alert"] = "alert"
+    level: Literal["info", "warning", "error"] = "warning"
+    title: str
+    text: str = ""
+    produced_at: float = Field(default_factory=time.time)

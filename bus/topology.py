@@ -4,7 +4,10 @@ Jobs    ``inkbus.jobs`` (direct, durable) --recognize--> ``inkbus.recognize`` (d
         expired or rejected jobs --> ``inkbus.dlx`` (fanout) --> ``inkbus.recognize.dlq``
 Events  ``inkbus.events`` (topic, durable), routing keys ``<type>.<reply_to>``:
         ``prediction.<edge>``, ``feedback.<edge>``, ``error.<edge>``; ``telemetry.<kind>``.
-        An edge binds ``*.<its id>``; fan-out consumers (feedback engine, sink, bots) bind ``prediction.*``.
+        ``alert.ops`` (operators' alerts, posted by the bots).
+        An edge binds ``*.<its id>``; fan-out consumers (feedback engine, sink, bots) bind ``prediction.*``
+        (the feedback engine: ``inkbus.sub.feedback-engine``; the bots: ``inkbus.sub.bots`` on
+        ``feedback.*`` and ``alert.*``).
 Control ``inkbus.control`` (fanout, transient): supersede notices that every worker hears.
 """
 
@@ -27,7 +30,10 @@ UNBATCHED_QUEUE_NAME = "inkbus.recognize.unbatched"  # Celery task protocol, one
 
 RK_RECOGNIZE = "recognize"
 NO_REPLY = "none"  # reply_to of jobs nobody waits for (CLI batches, tests of fan-out consumers)
-EVENT_TYPES = ("prediction", "feedback", "error")
+EVENT_TYPES = ("prediction", "feedback", "error", "alert")
+FEEDBACK_ENGINE = "feedback-engine"  # subscriber name of the feedback engine(s): competing consumers
+BOTS = "bots"  # subscriber name of the chat adapters' bus poster
+ALERT_SOURCE = "ops"  # alerts use ``alert.ops``: no edge id, so no edge receives them
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -85,7 +91,9 @@ def control_queue(worker_id: str) -> Queue:
     return Queue(f"inkbus.control.{worker_id}", CONTROL_EXCHANGE, exclusive=True, auto_delete=True, durable=False)
 
 
-def subscriber_queue(name: str, routing_keys: list[str], *, durable: bool = True) -> Queue:
+def subscriber_queue(
+    name: str, routing_keys: list[str], *, durable: bool = True, queue_arguments: dict | None = None
+) -> Queue:
     """A named fan-out subscription to events (feedback engine, telemetry sink, bots)."""
     from kombu import binding
 
@@ -95,7 +103,23 @@ def subscriber_queue(name: str, routing_keys: list[str], *, durable: bool = True
         durable=durable,
         auto_delete=not durable,
         bindings=[binding(EVENTS_EXCHANGE, routing_key=k) for k in routing_keys],
+        queue_arguments=queue_arguments or {},
     )
+
+
+def _bounded(settings: Settings) -> dict:
+    # Live feedback is worthless after a minute, and a stopped consumer must not fill the broker's disk.
+    return {"x-message-ttl": settings.feedback_queue_ttl_ms, "x-max-length": settings.feedback_queue_max}
+
+
+def feedback_engine_queue(settings: Settings) -> Queue:
+    """Predictions to grade (``prediction.*``) and worker errors to turn into alerts (``error.*``)."""
+    return subscriber_queue(FEEDBACK_ENGINE, ["prediction.*", "error.*"], queue_arguments=_bounded(settings))
+
+
+def bots_queue(settings: Settings) -> Queue:
+    """What the chat adapters post into their channels: feedback and alerts."""
+    return subscriber_queue(BOTS, ["feedback.*", "alert.*"], queue_arguments=_bounded(settings))
 
 
 def declare_topology(channel, settings: Settings) -> None:
@@ -104,3 +128,14 @@ def declare_topology(channel, settings: Settings) -> None:
         ex(channel).declare()
     dead_letter_queue(settings)(channel).declare()
     job_queue(settings)(channel).declare()
+
+
+TELEMETRY_SINK = "telemetry"  # subscriber name of the telemetry sink (`inkbus sink`)
+
+
+def telemetry_queue(settings: Settings) -> Queue:
+    """Predictions and feedback for InfluxDB. No TTL (a short sink outage loses nothing); a length cap keeps
+    a sink that is gone for good from filling the broker's disk."""
+    return subscriber_queue(
+        TELEMETRY_SINK, ["prediction.*", "feedback.*"], queue_arguments={"x-max-length": settings.sink_queue_max}
+    )

@@ -67,9 +67,70 @@ class Settings(BaseSettings):
         description="npm packages of the page (socket.io-client), from `make install`",
     )
 
+    # --- observability (docs/OBSERVABILITY.md)
+    metrics_host: str = Field("127.0.0.1", description="Address the worker's and sink's /metrics servers listen on")
+    worker_metrics_port: int = Field(9108, description="Port of a worker's /metrics server; 0 turns it off")
+    sink_metrics_port: int = Field(9109, description="Port of the telemetry sink's /metrics server; 0 turns it off")
+    influx_url: str = Field("http://127.0.0.1:8086", description="InfluxDB 2 URL the telemetry sink writes to")
+    influx_token: SecretStr = Field(SecretStr(""), description="InfluxDB API token (from the environment only)")
+    influx_org: str = Field("inkbus", description="InfluxDB organisation")
+    influx_bucket: str = Field("inkbus", description="InfluxDB bucket of the telemetry sink")
+    sink_batch_size: int = Field(500, description="Most points in one InfluxDB write")
+    sink_flush_interval_s: float = Field(1.0, description="Write buffered points at least this often")
+    sink_buffer_max: int = Field(5000, description="Most events the sink holds unacked (the broker keeps the rest)")
+    sink_retry_max_s: float = Field(10.0, description="Longest pause between retries of a failed write")
+    sink_queue_max: int = Field(1_000_000, description="Most events waiting in the sink's queue (oldest dropped)")
+    ops_watch_queues: str = Field(
+        "sink=inkbus.sub.telemetry,feedback=inkbus.sub.feedback-engine,bots=inkbus.sub.bots",
+        description="Components the /ops page shows, as name=queue pairs: up while their queue has consumers",
+    )
+
+    # --- tutoring: feedback engine, progress store, chat (docs/TUTORING.md)
+    database_url: str = Field(
+        "sqlite:///var/inkbus.db",
+        description="Learner progress store (SQLAlchemy URL); a relative SQLite path is under the checkout. "
+        "Distributed: postgresql+psycopg://user@host/db",
+    )
+    feedback_low_confidence: float = Field(0.6, description="Below this top probability a drawing gets a hint")
+    feedback_ambiguity_margin: float = Field(
+        0.15, description="Top two labels closer than this count as ambiguous (free mode hints)"
+    )
+    feedback_queue_ttl_ms: int = Field(60_000, description="Events older than this are dropped from subscriber queues")
+    feedback_queue_max: int = Field(10_000, description="Most events waiting in a subscriber queue")
+    chat_admins: str = Field("", description="Comma-separated user ids allowed to run ops commands in chat")
+    chat_latency_window: int = Field(200, description="Recent answers kept for the status command's p95 latency")
+
+    # --- Slack (docs/TUTORING.md, "Slack"); off while the tokens are empty
+    slack_bot_token: SecretStr = Field(SecretStr(""), description="Slack bot token (chat.postMessage)")
+    slack_signing_secret: SecretStr = Field(SecretStr(""), description="Verifies slash-command requests")
+    slack_app_token: SecretStr = Field(SecretStr(""), description="App-level token: Socket Mode instead of HTTP")
+    slack_channel: str = Field("", description="Channel that gets feedback and alerts from the bus")
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL")
+    slack_response_url_prefix: str = Field(
+        "https://hooks.slack.com/", description="Only answer slash commands through response URLs under this"
+    )
+
+    # --- Discord (docs/TUTORING.md, "Discord"); off while the token is empty
+    discord_bot_token: SecretStr = Field(SecretStr(""), description="Discord bot token")
+    discord_public_key: str = Field("", description="Application public key (hex): verifies HTTP interactions")
+    discord_channel_id: int = Field(0, description="Channel that gets feedback and alerts from the bus")
+    discord_guild_id: int = Field(0, description="Sync app commands to this guild only (0: globally)")
+    discord_api_url: str = Field("https://discord.com/api/v10", description="Discord REST API base URL")
+
     # --- logging
     log_level: str = Field("INFO", description="Log level")
     log_json: bool = Field(True, description="One JSON object per log line")
+
+    def admins(self) -> set[str]:
+        return {a.strip() for a in self.chat_admins.split(",") if a.strip()}
+
+    def resolved_database_url(self) -> str:
+        """``database_url`` with a relative SQLite path made absolute against the checkout."""
+        prefix = "sqlite:///"
+        path = self.database_url[len(prefix) :] if self.database_url.startswith(prefix) else ""
+        if path and not path.startswith("/") and path != ":memory:":
+            return prefix + str(REPO_ROOT / path)
+        return self.database_url
 
 
 @lru_cache(maxsize=1)

@@ -26,3 +26,4 @@ class TestSettings(Settings):
     request_timeout_s: float = 8.0
     log_json: bool = False
     broker_connect_timeout_s: float = 1.0
+    database_url: str = "sqlite://"  # an in-memory progress store per process unless a test says otherwise

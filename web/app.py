@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 
@@ -12,8 +13,30 @@ from inkbus.settings import Settings
 from web.api import bp as api_bp
 from web.bridge import EdgeBridge
 from web.errors import register_error_handlers
+from web.ops import init_ops
 from web.pages import bp as pages_bp
 from web.sockets import register_socket_handlers
+from web.tutoring import register_tutoring
+
+log = logging.getLogger("inkbus.edge")
+
+
+def _open_store(settings: Settings):
+    """The progress store, or None: recognition keeps working when the database is down."""
+    from tutor.store import open_store
+
+    try:
+        return open_store(settings)
+    except Exception as exc:  # any driver or migration failure
+        log.error("progress store unavailable (%s): chat stats and practice history are off", exc)
+        return None
+
+
+def _chat_core(settings: Settings, bridge: EdgeBridge, store):
+    from chatbots.core import ChatCore
+    from chatbots.status import LiveStatus
+
+    return ChatCore(store, LiveStatus(bridge.job_queue_stats, settings.chat_latency_window), settings.admins())
 
 
 def create_app(
@@ -22,6 +45,7 @@ def create_app(
     broker_url: str | None = None,
     local_workers: Callable[[], int] | None = None,
     start_bridge: bool = True,
+    store=None,
 ) -> tuple[Flask, SocketIO]:
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config["INKBUS"] = settings
@@ -41,7 +65,12 @@ def create_app(
     app.extensions["inkbus.socketio"] = socketio
     app.register_blueprint(api_bp)
     app.register_blueprint(pages_bp)
-    app.extensions["inkbus.sessions"] = register_socket_handlers(socketio, bridge, settings)
+    app.extensions["inkbus.sessions"] = sessions = register_socket_handlers(socketio, bridge, settings)
+    # Tutoring (docs/TUTORING.md): practice checks, feedback to the page, and the chat API.
+    store = store if store is not None else _open_store(settings)
+    app.extensions["inkbus.store"] = store
+    register_tutoring(app, socketio, bridge, sessions, _chat_core(settings, bridge, store))
+    init_ops(app, bridge, app.extensions["inkbus.sessions"], settings)  # /metrics, /ops (docs/OBSERVABILITY.md)
     register_error_handlers(app)
     if start_bridge:
         bridge.start()

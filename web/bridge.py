@@ -103,6 +103,10 @@ class EdgeBridge:
                     pass
 
     def _on_event(self, body, message) -> None:
+        if isinstance(body, dict) and body.get("type") == "feedback":
+            # Feedback shares its prediction's job id but is not the answer: never deduplicated against it.
+            self._notify(body)
+            return
         job_id = body.get("job_id") if isinstance(body, dict) else None
         if not job_id or job_id in self._seen:
             return
@@ -115,6 +119,9 @@ class EdgeBridge:
             waiter[1] = body
             waiter[0].set()
             return
+        self._notify(body)
+
+    def _notify(self, body: dict) -> None:
         for fn in self._listeners:
             try:
                 fn(body)

@@ -22,6 +22,7 @@ from flask_socketio import SocketIO
 from bus.schemas import RecognizeJob
 from inkbus.settings import Settings
 from ml.ink import MAX_ABS_COORD, InkError, is_degenerate, validate_ink
+from observability.metrics import CONNECTED_CLIENTS
 from producers.publisher import BusUnavailable
 
 log = logging.getLogger("inkbus.sockets")
@@ -100,17 +101,27 @@ class DrawingSessions:
         self.socketio, self.bridge, self.settings = socketio, bridge, settings
         self._lock = threading.Lock()
         self._drawings: dict[str, Drawing] = {}
+        self.observer = None  # web/ops.py's EdgeObserver: outcomes to /metrics and the ops page
+
+    def connections(self) -> int:
+        return len(self._drawings)
+
+    def _record(self, outcome: str, latency_s: float | None = None, batch_size: int | None = None) -> None:
+        if self.observer is not None:
+            self.observer.record("socket", outcome, latency_s, batch_size)
 
     # -- connection lifecycle
     def connect(self, sid: str) -> None:
         s = self.settings
         with self._lock:
             self._drawings[sid] = Drawing(TokenBucket(s.socket_max_messages_per_s, s.socket_burst))
+        CONNECTED_CLIENTS.inc()
 
     def disconnect(self, sid: str) -> None:
         with self._lock:
             d = self._drawings.pop(sid, None)
         if d is not None:
+            CONNECTED_CLIENTS.dec()
             self.bridge.publisher.forget(d.drawing_id)
 
     def drawing(self, sid: str) -> Drawing:
@@ -214,6 +225,7 @@ class DrawingSessions:
         """``seq`` is answered by an error from the edge itself: older answers become stale."""
         with self._lock:
             d.emitted = max(d.emitted, seq)
+        self._record(code)
         return EventError(code, message, seq)
 
     def _recognize(self, sid: str, d: Drawing, seq: int, ink: list) -> None:
@@ -242,6 +254,7 @@ class DrawingSessions:
             d.started[seq] = t0
             while len(d.started) > 64:  # answers that never came (expired, superseded)
                 d.started.pop(next(iter(d.started)))
+        log.debug("job published", extra={"job_id": job.job_id, "conn_id": sid, "drawing_id": d.drawing_id})
         try:
             self.bridge.submit(job)
         except BusUnavailable as exc:
@@ -263,12 +276,18 @@ class DrawingSessions:
             t0 = d.started.pop(seq, None)
             for old in [k for k in d.started if k < seq]:
                 del d.started[old]
+        log.debug("answer routed", extra={"job_id": body.get("job_id"), "conn_id": sid, "type": body.get("type")})
         if body.get("type") == "prediction":
             latency = round((time.perf_counter() - t0) * 1000, 3) if t0 is not None else None
+            batch = (body.get("timings") or {}).get("batch_size")
+            self._record("ok", latency / 1000 if latency is not None else None, batch)
+            if self.observer is not None:
+                self.observer.seen_model(body.get("model"))
             payload = {"seq": seq, "top": body["top"], "model": body["model"], "latency_ms": latency}
             self.socketio.emit("prediction", payload, to=sid)
         else:
             err = {"code": body.get("code", "internal_error"), "message": body.get("message", ""), "seq": seq}
+            self._record(err["code"])
             self.socketio.emit("error", err, to=sid)
 
 

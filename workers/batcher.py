@@ -24,6 +24,7 @@ from bus.connection import connect
 from bus.schemas import ErrorEvent, RecognizeJob, Supersede
 from bus.topology import EVENTS_EXCHANGE, control_queue, declare_topology, event_routing_key, job_queue
 from inkbus.settings import Settings
+from observability.metrics import JobStats, observe_batch
 from workers.engine import RecognitionEngine
 
 log = logging.getLogger("inkbus.worker")
@@ -55,7 +56,7 @@ class BatchingConsumer:
         self.name = engine.worker_name
         # Under gevent the forward pass must leave the event loop: ``offload`` runs it on a real thread.
         self.offload = offload or _direct
-        self.stats: Counter = Counter()
+        self.stats: Counter = JobStats()  # also counted in inkbus_jobs_total (observability/metrics.py)
         self.ready = threading.Event()
         self._stop = threading.Event()
         self._done = _LRU(10_000)  # job_id -> (routing key, event body): idempotent redelivery
@@ -156,7 +157,11 @@ class BatchingConsumer:
                 job = RecognizeJob.model_validate(body)
             except ValidationError as exc:
                 self.stats["poison"] += 1
-                log.error("job with a bad schema dead-lettered: %s", exc.errors()[:1])
+                log.error(
+                    "job with a bad schema dead-lettered: %s",
+                    exc.errors()[:1],
+                    extra={"job_id": body.get("job_id") if isinstance(body, dict) else None},
+                )
                 message.reject(requeue=False)
                 continue
             if job.job_id in self._done:  # redelivered after we answered: answer again, compute nothing
@@ -189,7 +194,8 @@ class BatchingConsumer:
         try:
             events = self.offload(self.engine.run, jobs)
         except Exception as exc:  # a model failure must not kill the worker: dead-letter and tell the clients
-            log.exception("batch of %d failed", len(jobs))
+            log.exception("batch of %d failed", len(jobs), extra={"job_ids": [j.job_id for j in jobs]})
+            self.stats["failed"] += len(jobs)
             for job, message in work:
                 err = ErrorEvent(
                     job_id=job.job_id,
@@ -213,6 +219,10 @@ class BatchingConsumer:
                 message.ack()
                 self.stats["answered"] += 1
         self.stats["batches"] += 1
+        observe_batch(events)
+        if log.isEnabledFor(logging.DEBUG):  # per-job lines only when asked for: the hot path stays quiet
+            for job, event in zip(jobs, events, strict=True):
+                log.debug("job %s", event.type, extra={"job_id": job.job_id, "conn_id": job.meta.get("sid")})
 
 
 def default_worker_name(index: int = 0) -> str:

@@ -8,12 +8,14 @@ one-job-per-task baseline the benchmark compares against.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
-from celery import Celery, bootsteps
+from celery import Celery, bootsteps, signals
 
 from bus.topology import UNBATCHED_QUEUE_NAME, unbatched_queue
 from inkbus.settings import Settings, get_settings
+from observability import metrics
 
 log = logging.getLogger("inkbus.worker")
 
@@ -34,10 +36,12 @@ class BatchingStep(bootsteps.StartStopStep):
         from workers.engine import RecognitionEngine
 
         settings: Settings = worker.app.inkbus_settings
+        _start_metrics(settings)
         if not settings.worker_batching:
             log.info("batching consumer disabled (INKBUS_WORKER_BATCHING=false)")
             return
         recognizer = Recognizer(settings.model_path, settings.torch_threads)
+        metrics.set_model(recognizer.version)
         for i in range(settings.worker_concurrency):
             consumer = BatchingConsumer(settings, RecognitionEngine(recognizer, default_worker_name(i)))
             thread = threading.Thread(target=consumer.run, name=f"inkbus-batcher-{i}", daemon=True)
@@ -51,6 +55,18 @@ class BatchingStep(bootsteps.StartStopStep):
             c.stop()
         for t in self.threads:
             t.join(timeout=10)
+
+
+def _start_metrics(settings: Settings) -> None:
+    if settings.worker_metrics_port:
+        if metrics.start_server(settings.worker_metrics_port, settings.metrics_host):
+            log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.worker_metrics_port)
+
+
+@signals.worker_process_shutdown.connect
+def _child_exit(pid=None, **_kw):
+    # A prefork child's live gauges must not outlive it in PROMETHEUS_MULTIPROC_DIR.
+    metrics.process_exit(pid or os.getpid())
 
 
 def create_celery(settings: Settings) -> Celery:

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -75,37 +70,6 @@ class Replies:
 
     def close(self) -> None:
         self.bridge.stop()
-
-
-class WorkerProcess:
-    """``inkbus worker`` in a child process, with extra environment."""
-
-    def __init__(self, settings: Settings, log: Path, **env: str):
-        full = {
-            **os.environ,
-            "INKBUS_BROKER_URL": settings.broker_url,
-            "INKBUS_MODEL_PATH": str(settings.model_path),
-            "INKBUS_LOG_LEVEL": "WARNING",
-            **env,
-        }
-        self._log = open(log, "wb")
-        self.p = subprocess.Popen(
-            [sys.executable, "-m", "inkbus.cli", "worker", "--loglevel", "WARNING"],
-            env=full,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def stop(self) -> None:
-        if self.p.poll() is None:
-            os.killpg(self.p.pid, signal.SIGTERM)
-            try:
-                self.p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.p.pid, signal.SIGKILL)
-                self.p.wait()
-        self._log.close()
 
 
 def wait_for_consumers(settings: Settings, queue: str, timeout: float = 60) -> None:

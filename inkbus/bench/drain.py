@@ -18,7 +18,8 @@ from bus.topology import (
     declare_topology,
     unbatched_queue,
 )
-from inkbus.bench.common import Replies, WorkerProcess, load_sample, percentiles, validated, wait_for_consumers
+from inkbus.bench.common import Replies, load_sample, percentiles, validated, wait_for_consumers
+from inkbus.bench.procs import Child
 from inkbus.settings import Settings
 
 
@@ -88,7 +89,12 @@ def drain(settings: Settings, mode: str, n_jobs: int, n_latency: int, workdir: P
         if mode == "batched"
         else {"INKBUS_WORKER_BATCHING": "false", "INKBUS_WORKER_POOL": pool, "INKBUS_TORCH_THREADS": "1"}
     )
-    worker = WorkerProcess(settings, workdir / f"worker-{mode}.log", **env)
+    env |= {
+        "INKBUS_BROKER_URL": settings.broker_url,
+        "INKBUS_MODEL_PATH": str(settings.model_path),
+        "INKBUS_LOG_LEVEL": "WARNING",
+    }
+    worker = Child(["worker", "--loglevel", "WARNING"], env, workdir / f"worker-{mode}.log")
     replies = Replies(settings)
     conn = connect(settings)
     publisher = Producer(conn.channel(), serializer="json")

@@ -35,21 +35,29 @@ def _subsample(n: int, limit: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
-def measure_latency(model_path: Path, inks: list, repeats: int = 30) -> dict[str, float]:
-    """Per-sample milliseconds (render + forward, median over repeats) at batch 1 and 64, serving code path."""
+def measure_latency(model_path: Path, inks: list, repeats: int = 30, rounds: int = 3) -> dict[str, float]:
+    """Per-sample milliseconds (render + forward) at batch 1 and 64, through the serving ``Recognizer``.
+
+    Each round takes the median of ``repeats`` calls; the best round is reported, because the
+    development machine is shared and a busy neighbour only ever adds time.
+    """
     from ml.recognizer import Recognizer
 
     rec = Recognizer(model_path)
     out = {}
     for batch in (1, 64):
         sample = [inks[i % len(inks)] for i in range(batch)]
-        rec.recognize(sample)  # warm-up for this shape
-        times = []
-        for _ in range(repeats):
-            r = rec.recognize(sample)
-            times.append((r.render_ms + r.inference_ms, r.render_ms, r.inference_ms))
-        total, render, infer = np.median(np.array(times), axis=0) / batch
-        out[f"batch{batch}_ms"], out[f"batch{batch}_render_ms"], out[f"batch{batch}_model_ms"] = total, render, infer
+        for _ in range(3):
+            rec.recognize(sample)  # warm-up: TorchScript specialises on the first calls of a shape
+        best = None
+        for _ in range(rounds):
+            times = []
+            for _ in range(repeats):
+                r = rec.recognize(sample)
+                times.append((r.render_ms + r.inference_ms, r.render_ms, r.inference_ms))
+            med = np.median(np.array(times), axis=0) / batch
+            best = med if best is None or med[0] < best[0] else best
+        out[f"batch{batch}_ms"], out[f"batch{batch}_render_ms"], out[f"batch{batch}_model_ms"] = map(float, best)
     out["torch_threads"] = torch.get_num_threads()
     return out
 
@@ -80,7 +88,9 @@ def compute_report(model_path: Path, data_dir: Path, limit: int = 0, latency_rep
         "confusion": metrics.confusion_matrix(y, pred),
         "worst": metrics.worst_confusions(y, pred, 15),
         # a quick (limited) card is a smoke test: a few repeats are enough there
-        "latency": measure_latency(Path(model_path), inks[:64] or src.ink_train[:64], 5 if limit else 30),
+        "latency": measure_latency(
+            Path(model_path), inks[:64] or src.ink_train[:64], 5 if limit else 30, 1 if limit else 3
+        ),
         "eval_seconds": time.monotonic() - t0,
         "cpu": platform.processor() or platform.machine(),
         "limit": limit,

@@ -108,7 +108,12 @@ def render_card(report: dict, figure: str, experiments: str = "") -> str:
         f"- Input: ink rendered by `ml/raster.py` to 28×28 (the same code in training and serving). Output: 62 classes "
         f"`{''.join(CLASSES)}`.",
         f"- Trained with `{meta.get('command', 'unknown')}` in {meta.get('train_minutes', 'unknown')} minutes "
-        f"on {meta.get('device', cfg.get('device', 'cpu'))}; seed {cfg.get('seed', '?')}.",
+        f"on {meta.get('device', cfg.get('device', 'cpu'))}; seed {cfg.get('seed', '?')}"
+        + (
+            f"; starting from the weights of `{cfg['init_from']}`."
+            if cfg.get("init_from") not in (None, "None")
+            else "."
+        ),
         "",
         "## Data",
         "- UNIPEN train_r01_v07 online ink (categories 1a/1b/1c), split **by writer**: "
@@ -129,7 +134,8 @@ def render_card(report: dict, figure: str, experiments: str = "") -> str:
         f"({_pct(report['mnist']['exact_62way'])} 62-way), {report['mnist']['samples']:,} images.",
         "",
         "## Inference latency on this CPU",
-        f"Per sample, render + forward through the serving `Recognizer`, median, {lat['torch_threads']} torch threads "
+        f"Per sample, render + forward through the serving `Recognizer`: the best of three rounds' medians, "
+        f"{lat['torch_threads']} torch threads "
         f"({report['cpu']}, {os.cpu_count()} cores, load average {report['load']:.1f} while measuring):",
         "",
         "| batch | total | render | model |",

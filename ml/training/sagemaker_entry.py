@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-FLAGS = ("--dry-run", "--no-resume")  # click flags that SageMaker passes as "--flag True"
+FLAGS = ("--dry-run", "--no-resume", "--bf16")  # click flags that SageMaker passes as "--flag True"
 
 
 def sagemaker_defaults(env: Mapping[str, str]) -> list[str]:

@@ -49,6 +49,7 @@ class TrainConfig:
     resume: bool = True
     val_fraction: float = 0.1
     init_from: Path | None = None  # start from these weights (an artifact or a checkpoint): fine-tuning
+    bf16: bool = False  # bfloat16 autocast + channels-last: about 2x faster on CPUs with AMX / AVX512-BF16
     version: str = field(default_factory=lambda: time.strftime("inknet-%Y%m%d-%H%M"))
     command: str = field(default_factory=lambda: " ".join(["inkbus", *sys.argv[1:]]))
 
@@ -112,6 +113,8 @@ def _build(cfg: TrainConfig, total_steps: int, device: torch.device):
     if cfg.init_from:
         model.load_state_dict(_initial_weights(Path(cfg.init_from)))
     model = model.to(device)
+    if cfg.bf16:
+        model = model.to(memory_format=torch.channels_last)  # oneDNN's fast bf16 convolutions want NHWC
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total_steps, 1))
     return model, opt, sched
@@ -124,7 +127,8 @@ def _train_epoch(model, opt, sched, batches, total: int, desc: str, cfg: TrainCo
     for images, labels in bar:
         x = torch.from_numpy(images).to(device, non_blocking=True)
         y = torch.from_numpy(labels).to(device, non_blocking=True)
-        loss = F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss = F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -176,7 +180,7 @@ def train(cfg: TrainConfig, echo=print) -> dict:
         if cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes:
             echo(f"time budget of {cfg.max_minutes} min reached after epoch {epoch + 1}")
             break
-    model.cpu()
+    model = model.cpu().to(memory_format=torch.contiguous_format)  # serving gets plain fp32 NCHW weights
     meta = {
         "version": cfg.version,
         "parameters": count_parameters(model),

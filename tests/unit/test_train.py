@@ -88,6 +88,24 @@ def test_same_seed_same_model(tmp_path, data_dir):
     assert a["history"][0]["train_loss"] == pytest.approx(b["history"][0]["train_loss"], rel=1e-5)
 
 
+def test_bf16_training_still_exports_plain_fp32_weights(tmp_path, data_dir):
+    meta = train(tiny_config(tmp_path, data_dir, epochs=1, bf16=True), echo=lambda m: None)
+    assert meta["config"]["bf16"] is True
+    art = check_artifact(tmp_path / "inknet.pt")
+    params = list(art.module.parameters())
+    assert all(p.dtype == torch.float32 and p.is_contiguous() for p in params)
+
+
+def test_fine_tuning_starts_from_given_weights(tmp_path, data_dir):
+    train(tiny_config(tmp_path / "a", data_dir, epochs=1), echo=lambda m: None)
+    base = load_artifact(tmp_path / "a" / "inknet.pt").module.state_dict()
+    cfg = tiny_config(tmp_path / "b", data_dir, epochs=1, lr=1e-9, init_from=tmp_path / "a" / "inknet.pt")
+    train(cfg, echo=lambda m: None)
+    tuned = load_artifact(tmp_path / "b" / "inknet.pt").module.state_dict()
+    key = "net.features.0.weight"
+    assert torch.allclose(base[key], tuned[key], atol=1e-6)  # a vanishing learning rate keeps the start point
+
+
 def test_pick_device():
     assert pick_device("cpu").type == "cpu"
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

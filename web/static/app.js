@@ -314,6 +314,9 @@
     }
   });
 
+  // The practice and chat panels (tutor.js) share this connection: the server grades the drawing it holds.
+  window.inkbus = { socket, hasInk: () => strokes.length > 0 };
+
   new ResizeObserver(resize).observe(canvas);
   window.addEventListener("resize", resize); // zoom changes devicePixelRatio
   matchMedia("(prefers-color-scheme: dark)").addEventListener?.("change", scheduleRedraw);

@@ -1,0 +1,206 @@
+"""The one chat command core behind every front end (web chat panel, Slack, Discord).
+
+``ChatCore.handle(text, learner=..., user=...)`` returns a ``Reply`` (title + fields): each front end
+renders it natively (JSON for the page, Block Kit for Slack, an embed for Discord). Bad input is a
+``Reply`` with ``ok=False`` and a ``code``, never an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from chatbots.status import LiveStatus
+from tutor.chars import CHARSET, CONFUSION_HINTS, article, lookalikes, tip
+from tutor.grading import confusion_hint
+from tutor.store import Store
+
+log = logging.getLogger("inkbus.chat")
+LEARNER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+MAX_TEXT = 500
+
+
+@dataclass
+class Reply:
+    title: str
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    text: str = ""
+    ok: bool = True
+    code: str | None = None
+    data: dict = field(default_factory=dict)  # for front ends that act on it (the page sets a practice target)
+
+    def to_dict(self) -> dict:
+        body = {"title": self.title, "text": self.text, "fields": [{"name": n, "value": v} for n, v in self.fields]}
+        body.update({"ok": self.ok, "data": self.data})
+        if self.code:
+            body["code"] = self.code
+        return body
+
+    def as_text(self) -> str:
+        lines = [f"*{self.title}*"] + ([self.text] if self.text else [])
+        return "\n".join(lines + [f"{n}: {v}" for n, v in self.fields])
+
+
+def error(code: str, message: str) -> Reply:
+    return Reply(title="Sorry", text=message, ok=False, code=code)
+
+
+@dataclass
+class Command:
+    fn: Callable
+    usage: str
+    about: str
+    admin: bool = False
+    store: bool = True  # needs the progress store
+
+
+class ChatCore:
+    def __init__(self, store: Store | None, status: LiveStatus, admins: set[str] | None = None):
+        self.store, self.status, self.admins = store, status, admins or set()
+        self.commands: dict[str, Command] = {
+            "help": Command(self.help, "help", "what I can do", store=False),
+            "practice": Command(self.practice, "practice [char]", "get a character to practise, with a tip"),
+            "hint": Command(
+                self.hint, "hint <char>", "how to write a character, and what it gets mistaken for", store=False
+            ),
+            "stats": Command(self.stats, "stats [learner]", "practice progress"),
+            "correct": Command(self.correct, "correct <char>", "“that was a q”: label your last drawing"),
+            "status": Command(self.status_cmd, "status", "workers, queue, model and recent latency", store=False),
+            "queue": Command(self.queue, "queue", "recognition jobs waiting", store=False),
+            "store": Command(self.store_cmd, "store", "learners, attempts and corrections stored", admin=True),
+            "forget": Command(self.forget, "forget <learner>", "delete a learner's progress", admin=True),
+        }
+
+    def handle(self, text, *, learner: str | None = None, user: str | None = None) -> Reply:
+        if not isinstance(text, str) or not text.strip():
+            return error("empty_command", "say `help` to see what I can do")
+        if len(text) > MAX_TEXT:
+            return error("command_too_long", f"commands are at most {MAX_TEXT} characters")
+        if learner is not None and not (isinstance(learner, str) and LEARNER.match(learner)):
+            return error("invalid_learner", "a learner name is 1–64 letters, digits or . _ - @")
+        name, *args = text.strip().split()
+        cmd = self.commands.get(name.lower().lstrip("/"))
+        if cmd is None:
+            return error("unknown_command", f"I don't know `{name[:32]}`: say `help`")
+        if cmd.admin and (user or "") not in self.admins:
+            return error("forbidden", f"`{cmd.usage}` is for admins (INKBUS_CHAT_ADMINS)")
+        if cmd.store and self.store is None:
+            return error("store_unavailable", "the progress store is not available right now")
+        try:
+            return cmd.fn(args, learner=learner or user or "guest", user=user)
+        except SQLAlchemyError:
+            log.exception("chat command %s failed on the progress store", name)
+            return error("store_unavailable", "the progress store is not available right now")
+
+    # -- learner commands
+    def help(self, args, **_ctx) -> Reply:
+        user = _ctx.get("user")
+        shown = [c for c in self.commands.values() if not c.admin or (user or "") in self.admins]
+        return Reply(title="Inkbus commands", fields=[(c.usage, c.about) for c in shown])
+
+    @staticmethod
+    def _char(args) -> str | Reply:
+        if len(args) != 1 or args[0] not in CHARSET:
+            return error("invalid_char", "name one character: a digit 0–9 or a letter a–z / A–Z")
+        return args[0]
+
+    def practice(self, args, *, learner: str, **_ctx) -> Reply:
+        if args:
+            char = self._char(args)
+            if isinstance(char, Reply):
+                return char
+        else:  # the character this learner misses most, else any
+            missed = self.store.stats(learner)["most_missed"]
+            char = missed[0]["char"] if missed else random.choice(CHARSET)
+        return Reply(
+            title=f"Practise {char}",
+            text=f"Draw {article(char)} {char} on the pad, then press Check.",
+            fields=[("How", tip(char))],
+            data={"target": char},
+        )
+
+    def hint(self, args, **_ctx) -> Reply:
+        char = self._char(args)
+        if isinstance(char, Reply):
+            return char
+        fields = [("How", tip(char))]
+        others = sorted(lookalikes(char) | {seen for (t, seen) in CONFUSION_HINTS if t == char})
+        fields += [(f"Not {article(o)} {o}", confusion_hint(char, o)) for o in others[:4]]
+        return Reply(title=f"Writing {char}", fields=fields, data={"char": char})
+
+    def stats(self, args, *, learner: str, **_ctx) -> Reply:
+        who = args[0] if args else learner
+        if not LEARNER.match(who):
+            return error("invalid_learner", "a learner name is 1–64 letters, digits or . _ - @")
+        s = self.store.stats(who)
+        if not s["attempts"]:
+            return Reply(title=f"Progress of {who}", text="no practice yet: say `practice` to start", data=s)
+        missed = ", ".join(f"{m['char']} ({m['misses']})" for m in s["most_missed"]) or "none"
+        recent = ", ".join(f"{d['day'][5:]}: {d['correct']}/{d['attempts']}" for d in s["days"][-7:]) or "—"
+        return Reply(
+            title=f"Progress of {who}",
+            fields=[
+                ("Attempts", str(s["attempts"])),
+                ("Correct", f"{s['correct']} ({round(100 * s['accuracy'])}%)"),
+                ("Streak", f"{s['streak']} (best {s['best_streak']})"),
+                ("Most missed", missed),
+                ("Last days", recent),
+            ],
+            data=s,
+        )
+
+    def correct(self, args, *, learner: str, **_ctx) -> Reply:
+        char = self._char(args)
+        if isinstance(char, Reply):
+            return char
+        done = self.store.correct_latest(learner, char)
+        if done is None:
+            return error("no_attempt", f"{learner} has no drawing to label yet: practise first")
+        cid, attempt = done
+        return Reply(
+            title="Thanks: noted for training",
+            text=f"your last drawing (graded as {attempt.predicted}) is saved as {article(char)} {char}.",
+            data={"correction_id": cid, "attempt_id": attempt.id},
+        )
+
+    # -- system commands
+    def status_cmd(self, args, **_ctx) -> Reply:
+        st = self.status.snapshot()
+        p95 = "—" if st["p95_ms"] is None else f"{st['p95_ms']:.0f} ms over {st['samples']} answers"
+        return Reply(
+            title="Inkbus status",
+            fields=[
+                ("Broker", "reachable" if st["broker"] else "unreachable"),
+                ("Workers consuming", str(st["workers"])),
+                ("Jobs queued", "—" if st["queued"] is None else str(st["queued"])),
+                ("Model", st["model"] or "— (no answer seen yet)"),
+                ("Recent p95 latency", p95),
+            ],
+            data=st,
+        )
+
+    def queue(self, args, **_ctx) -> Reply:
+        st = self.status.snapshot()
+        if not st["broker"]:
+            return error("broker_unavailable", "the message broker is unreachable")
+        return Reply(
+            title="Recognition queue",
+            fields=[("Jobs queued", str(st["queued"])), ("Workers consuming", str(st["workers"]))],
+            data={"queued": st["queued"], "workers": st["workers"]},
+        )
+
+    # -- ops commands (admins only)
+    def store_cmd(self, args, **_ctx) -> Reply:
+        c = self.store.counts()
+        return Reply(title="Progress store", fields=[(k.capitalize(), str(v)) for k, v in c.items()], data=c)
+
+    def forget(self, args, **_ctx) -> Reply:
+        if len(args) != 1 or not LEARNER.match(args[0]):
+            return error("invalid_learner", "usage: forget <learner>")
+        n = self.store.forget(args[0])
+        return Reply(title=f"Forgot {args[0]}", text=f"{n} rows deleted", data={"deleted": n})

@@ -1,0 +1,65 @@
+"""Practice and chat on the drawing page, in Debian's headless Chromium, on the embedded default with no tokens:
+practise a character, see the grade and the hint, ask ``stats`` in the chat panel and see it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.test_drawing_page import browser, draw, page, sample, screenshot  # noqa: F401 (fixtures)
+from tests.helpers import Proc, free_port, http_ok, inkbus_cmd, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def server(settings, tmp_path_factory):
+    """``inkbus run`` on the in-process transport, with its own progress store."""
+    port, tmp = free_port(), tmp_path_factory.mktemp("practice")
+    env = {
+        "INKBUS_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}//",  # unreachable on purpose
+        "INKBUS_BROKER_CONNECT_TIMEOUT_S": "0.5",
+        "INKBUS_PORT": str(port),
+        "INKBUS_MODEL_PATH": str(settings.model_path),
+        "INKBUS_DATABASE_URL": f"sqlite:///{tmp / 'progress.db'}",
+        "INKBUS_LOG_JSON": "false",
+    }
+    proc = Proc(inkbus_cmd("run"), env, tmp / "run.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http_ok(base + "/readyz"), 90, what="inkbus run ready")
+    except AssertionError:
+        proc.kill()
+        raise AssertionError(proc.output()[-3000:]) from None
+    yield base
+    proc.kill()
+
+
+def test_practise_a_character_see_the_grade_and_hint_then_ask_stats(page):  # noqa: F811
+    page.fill("#learner", "ann")
+    page.dispatch_event("#learner", "change")
+    page.fill("#chat-input", "practice 3")
+    page.press("#chat-input", "Enter")
+    page.wait_for_function("() => document.querySelector('#target').value === '3'")
+    assert page.locator("#target-tip").inner_text() != ""
+
+    draw(page, sample("3")["strokes"])
+    page.click("#check")
+    page.wait_for_function("() => ['correct', 'incorrect'].includes(document.querySelector('#grade').dataset.state)")
+    assert page.locator("#grade").get_attribute("data-state") == "correct"
+    assert page.locator("#grade-verdict").inner_text().startswith("Correct! 3")
+
+    page.keyboard.press("Escape")  # a miss: a 7 drawn for the target 3 gets graded and a hint
+    draw(page, sample("7")["strokes"])
+    page.click("#check")
+    page.wait_for_function("() => document.querySelector('#grade').dataset.state === 'incorrect'")
+    assert "looks like" in page.locator("#grade-verdict").inner_text()
+    assert page.locator("#grade-hint").inner_text().startswith("your 3 looks like")
+    assert page.locator("#chat-log li", has_text="✗ 3").count() == 1  # the feedback is in the chat panel too
+
+    page.fill("#chat-input", "stats")
+    page.press("#chat-input", "Enter")
+    reply = page.locator("#chat-log li", has_text="Progress of ann")
+    reply.wait_for()
+    assert "Attempts" in reply.inner_text() and "50%" in reply.inner_text()
+    page.wait_for_function("() => document.querySelector('#progress').textContent.includes('2 attempts')")
+    screenshot(page, "practice-page.png")

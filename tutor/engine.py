@@ -1,0 +1,186 @@
+"""The feedback engine: consumes prediction (and error) events, publishes ``feedback`` (and ``alert``) events.
+
+Runs as its own process (``inkbus feedback``) or as a background task of ``inkbus run``. Competing
+engines share one durable queue (``inkbus.sub.feedback-engine``). A message is acked only after its
+feedback is published, and attempts are recorded once per job id, so a redelivery changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from kombu import Consumer, Producer
+
+from bus.connection import connect
+from bus.schemas import AlertEvent, FeedbackEvent
+from bus.topology import ALERT_SOURCE, EVENTS_EXCHANGE, declare_topology, event_routing_key, feedback_engine_queue
+from inkbus.settings import Settings
+from ml.ink import InkError, validate_ink
+from tutor.chars import CHARSET
+from tutor.grading import Thresholds, free_hint, grade_practice
+from tutor.store import Store
+
+log = logging.getLogger("inkbus.feedback")
+
+Outgoing = list[tuple[str, dict]]  # (routing key, event body)
+
+
+def _direct(fn, *args):
+    return fn(*args)
+
+
+def _latency_ms(body: dict) -> float | None:
+    try:
+        return round((float(body["produced_at"]) - float(body["created_at"])) * 1000, 3)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class FeedbackEngine:
+    def __init__(self, settings: Settings, store: Store, *, url: str | None = None, offload: Callable | None = None):
+        self.settings, self.store = settings, store
+        self.url = url or settings.broker_url
+        self.th = Thresholds(settings.feedback_low_confidence, settings.feedback_ambiguity_margin)
+        # Under gevent, grading and database writes leave the event loop (``offload`` runs them on a thread).
+        self.offload = offload or _direct
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+
+    # -- rules (no bus I/O: unit-tested directly)
+    def handle(self, body: dict) -> Outgoing:
+        if not isinstance(body, dict):
+            return []
+        if body.get("type") == "error":
+            return self._alert(body)
+        if body.get("type") != "prediction":
+            return []
+        meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+        if meta.get("mode") == "practice":
+            return self._practice(body, meta)
+        if meta.get("mode") == "free" or meta.get("source") == "socket":
+            return self._free(body, meta)
+        return []  # HTTP answers, CLI batches: nobody to tutor
+
+    def _event(self, body: dict, meta: dict, **fields) -> Outgoing:
+        event = FeedbackEvent(
+            job_id=body["job_id"],
+            reply_to=body.get("reply_to"),
+            model=str(body.get("model", "")),
+            latency_ms=_latency_ms(body),
+            meta={k: v for k, v in meta.items() if k != "ink"},  # the ink went to the store; don't echo it
+            **fields,
+        )
+        return [(event_routing_key("feedback", event.reply_to), event.model_dump(mode="json"))]
+
+    def _practice(self, body: dict, meta: dict) -> Outgoing:
+        target, learner = meta.get("target"), str(meta.get("learner") or "guest")[:64]
+        if not isinstance(target, str) or target not in CHARSET:
+            log.warning("practice job %s has no valid target: %r", body.get("job_id"), target)
+            return []
+        v = grade_practice(target, body.get("top") or [], self.th)
+        attempt_id, streak = None, 0
+        try:
+            validate_ink(meta.get("ink"))
+            ink = {"strokes": meta["ink"]["strokes"]}
+            attempt_id, streak = self.store.record_attempt(
+                job_id=body["job_id"],
+                learner=learner,
+                target=target,
+                predicted=v.predicted or "?",
+                confidence=v.confidence,
+                correct=bool(v.correct),
+                ink=ink,
+                latency_ms=_latency_ms(body),
+                model=str(body.get("model", "")),
+            )
+        except InkError:
+            log.warning("practice job %s carried no valid ink: graded, not recorded", body.get("job_id"))
+        return self._event(
+            body,
+            meta,
+            mode="practice",
+            learner=learner,
+            target=target,
+            predicted=v.predicted,
+            confidence=v.confidence,
+            correct=v.correct,
+            looked_like=v.looked_like,
+            hint=v.hint,
+            tip=v.tip,
+            streak=streak,
+            attempt_id=attempt_id,
+        )
+
+    def _free(self, body: dict, meta: dict) -> Outgoing:
+        v = free_hint(body.get("top") or [], self.th)
+        if v is None:
+            return []
+        return self._event(
+            body, meta, mode="free", predicted=v.predicted, confidence=v.confidence, looked_like=v.looked_like,
+            hint=v.hint, tip=v.tip,
+        )  # fmt: skip
+
+    def _alert(self, body: dict) -> Outgoing:
+        if body.get("code") != "internal_error":
+            return []  # bad ink is the learner's business, not an operator's
+        alert = AlertEvent(level="error", title="A recognition batch failed", text=str(body.get("message", ""))[:500])
+        return [(event_routing_key("alert", ALERT_SOURCE), alert.model_dump(mode="json"))]
+
+    # -- bus
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        backoff = 0.2
+        while not self._stop.is_set():
+            conn = connect(self.settings, self.url)
+            try:
+                conn.ensure_connection(max_retries=1, timeout=self.settings.broker_connect_timeout_s)
+                backoff = 0.2
+                self._serve(conn)
+            except Exception as exc:  # any connection failure: reconnect with backoff
+                self.ready.clear()
+                if self._stop.is_set():
+                    break
+                log.warning("feedback engine lost the broker (%s); reconnecting in %.1fs", exc, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 3.0)
+            finally:
+                try:
+                    conn.release()
+                except Exception:
+                    pass
+        self.ready.clear()
+
+    def _serve(self, conn) -> None:
+        ch = conn.channel()
+        declare_topology(ch, self.settings)
+        ch.basic_qos(0, 32, False)
+        producer = Producer(ch, exchange=EVENTS_EXCHANGE, serializer="json")
+
+        def on_message(body, message):
+            try:
+                out = self.offload(self.handle, body)
+            except Exception:  # a bug or a database outage must not wedge the queue
+                log.exception("feedback failed for job %s", body.get("job_id") if isinstance(body, dict) else None)
+                out = []
+            for rk, event in out:
+                producer.publish(event, routing_key=rk)
+            message.ack()
+
+        with Consumer(
+            ch,
+            [feedback_engine_queue(self.settings)],
+            callbacks=[on_message],
+            accept=["json"],
+            on_decode_error=lambda m, e: m.reject(requeue=False),
+        ):
+            self.ready.set()
+            log.info("feedback engine consuming")
+            while not self._stop.is_set():
+                try:
+                    conn.drain_events(timeout=0.5)
+                except TimeoutError:
+                    pass

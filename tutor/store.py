@@ -1,0 +1,205 @@
+"""The learner progress store: attempts, streaks, stats and corrections, on SQLite or PostgreSQL.
+
+One ``Store`` per process; its methods open a short session each, so it is safe to share between threads.
+``open_store(settings)`` migrates the database to the newest Alembic revision first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from inkbus.settings import Settings
+from tutor.models import Attempt, Correction
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def make_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    memory = url in ("sqlite://", "sqlite:///:memory:")
+    if not memory:
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        # The edge, the feedback engine's thread and the bots share one file: wait for locks, any thread.
+        connect_args={"check_same_thread": False, "timeout": 15},
+        poolclass=StaticPool if memory else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def open_store(settings: Settings, url: str | None = None) -> Store:
+    engine = make_engine(url or settings.resolved_database_url())
+    migrate(engine)
+    return Store(engine)
+
+
+def _streak(results: list[bool]) -> int:
+    """Correct answers in a row at the start of ``results`` (newest first)."""
+    n = 0
+    for ok in results:
+        if not ok:
+            break
+        n += 1
+    return n
+
+
+class Store:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _results(self, s: Session, learner: str, limit: int = 500) -> list[bool]:
+        q = select(Attempt.correct).where(Attempt.learner == learner).order_by(Attempt.id.desc()).limit(limit)
+        return list(s.scalars(q))
+
+    # -- attempts
+    def record_attempt(
+        self,
+        *,
+        job_id: str,
+        learner: str,
+        target: str,
+        predicted: str,
+        confidence: float,
+        correct: bool,
+        ink: dict,
+        latency_ms: float | None = None,
+        model: str = "",
+    ) -> tuple[int, int]:
+        """Store one attempt (once per job id) and return (attempt id, streak after it)."""
+        row = Attempt(
+            job_id=job_id,
+            learner=learner,
+            target=target,
+            predicted=predicted,
+            confidence=confidence,
+            correct=correct,
+            ink=ink,
+            latency_ms=latency_ms,
+            model=model[:64],
+        )
+        with self._session() as s:
+            try:
+                s.add(row)
+                s.commit()
+            except IntegrityError:  # a redelivered prediction: the first recording stands
+                s.rollback()
+                row = s.scalars(select(Attempt).where(Attempt.job_id == job_id)).one()
+            return row.id, _streak(self._results(s, learner))
+
+    def streak(self, learner: str) -> int:
+        with self._session() as s:
+            return _streak(self._results(s, learner))
+
+    def stats(self, learner: str, days: int = 7) -> dict:
+        """Totals, streaks, the characters most often missed, and accuracy per day for the last ``days``."""
+        with self._session() as s:
+            results = self._results(s, learner, limit=10_000)
+            total, right = len(results), sum(results)
+            best = cur = 0
+            for ok in reversed(results):
+                cur = cur + 1 if ok else 0
+                best = max(best, cur)
+            missed = s.execute(
+                select(Attempt.target, func.count())
+                .where(Attempt.learner == learner, Attempt.correct.is_(False))
+                .group_by(Attempt.target)
+                .order_by(func.count().desc(), Attempt.target)
+                .limit(3)
+            ).all()
+            since = datetime.now(UTC) - timedelta(days=days)
+            rows = s.execute(
+                select(Attempt.created_at, Attempt.correct).where(
+                    Attempt.learner == learner, Attempt.created_at >= since
+                )
+            ).all()
+        per_day: dict[str, list[int]] = {}
+        for at, ok in rows:
+            day = per_day.setdefault(at.date().isoformat(), [0, 0])
+            day[0] += 1
+            day[1] += int(ok)
+        return {
+            "learner": learner,
+            "attempts": total,
+            "correct": right,
+            "accuracy": round(right / total, 3) if total else None,
+            "streak": _streak(results),
+            "best_streak": best,
+            "most_missed": [{"char": c, "misses": n} for c, n in missed],
+            "days": [{"day": d, "attempts": a, "correct": c} for d, (a, c) in sorted(per_day.items())],
+        }
+
+    def latest_attempt(self, learner: str) -> Attempt | None:
+        with self._session() as s:
+            q = select(Attempt).where(Attempt.learner == learner).order_by(Attempt.id.desc()).limit(1)
+            return s.scalars(q).first()
+
+    # -- corrections
+    def add_correction(self, *, learner: str, label: str, ink: dict, attempt_id: int | None = None) -> int:
+        with self._session() as s:
+            row = Correction(learner=learner, label=label, ink=ink, attempt_id=attempt_id)
+            s.add(row)
+            s.commit()
+            return row.id
+
+    def correct_latest(self, learner: str, label: str) -> tuple[int, Attempt] | None:
+        """ "That was a q": label the learner's latest attempt's ink. None if they have no attempt."""
+        attempt = self.latest_attempt(learner)
+        if attempt is None:
+            return None
+        return self.add_correction(learner=learner, label=label, ink=attempt.ink, attempt_id=attempt.id), attempt
+
+    def corrections(self) -> Iterator[dict]:
+        """Training rows in the shape of ``unipen/ink.jsonl.gz``: {"label", "writer", "strokes"}."""
+        with self._session() as s:
+            for row in s.scalars(select(Correction).order_by(Correction.id)).yield_per(500):
+                yield {"label": row.label, "writer": f"inkbus/{row.learner}", "strokes": row.ink["strokes"]}
+
+    # -- admin
+    def forget(self, learner: str) -> int:
+        """Delete a learner's attempts and corrections (right to erasure); returns the rows removed."""
+        with self._session() as s:
+            n = s.execute(delete(Correction).where(Correction.learner == learner)).rowcount
+            n += s.execute(delete(Attempt).where(Attempt.learner == learner)).rowcount
+            s.commit()
+            return n
+
+    def counts(self) -> dict:
+        with self._session() as s:
+            return {
+                "learners": s.scalar(select(func.count(func.distinct(Attempt.learner)))) or 0,
+                "attempts": s.scalar(select(func.count()).select_from(Attempt)) or 0,
+                "corrections": s.scalar(select(func.count()).select_from(Correction)) or 0,
+            }
