@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -56,7 +57,32 @@ def _logging(settings: Settings) -> None:
     setup_logging(settings.log_level, settings.log_json)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """Commands kept in other modules load only when used (or listed by --help): importing them
+    up front would import Settings, and with it threading, before `run` and `edge` choose their
+    async mode and patch the standard library."""
+
+    lazy = {
+        "train": "inkbus.ml_cli:train",
+        "eval": "inkbus.ml_cli:evaluate",
+        "fetch-emnist": "inkbus.ml_cli:fetch_emnist",
+        "feedback": "inkbus.tutor_cli:feedback",
+        "migrate": "inkbus.tutor_cli:migrate",
+        "export-corrections": "inkbus.tutor_cli:export_corrections",
+        "bots": "inkbus.tutor_cli:bots",
+    }
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx, name):
+        if name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Inkbus: real-time handwriting recognition over RabbitMQ.
 
@@ -184,28 +210,6 @@ def bench(plan, jobs, out_dir) -> None:
 
     settings = _settings()
     run_bench(settings, plan_name=plan, jobs=jobs, out_dir=Path(out_dir) if out_dir else None, echo=click.echo)
-
-
-def _add_ml_commands() -> None:
-    # `inkbus train` and `inkbus eval` live in their own module (step 3); it imports only click here.
-    from inkbus.ml_cli import evaluate, fetch_emnist, train
-
-    for command in (train, evaluate, fetch_emnist):
-        main.add_command(command)
-
-
-_add_ml_commands()
-
-
-def _add_tutor_commands() -> None:
-    # `inkbus feedback`, `bots`, `migrate`, `export-corrections` (step 4) live in their own module.
-    from inkbus.tutor_cli import COMMANDS
-
-    for command in COMMANDS:
-        main.add_command(command)
-
-
-_add_tutor_commands()
 
 
 if __name__ == "__main__":
