@@ -54,6 +54,7 @@ def _feedback_engine(settings: Settings, store, url: str, offload):
 
 def run_embedded(settings: Settings, workers: int = 1, announce=print) -> None:
     from ml.recognizer import Recognizer
+    from observability.metrics import set_model
     from web.app import create_app
     from web.server import serve
     from workers.batcher import BatchingConsumer, default_worker_name
@@ -61,6 +62,7 @@ def run_embedded(settings: Settings, workers: int = 1, announce=print) -> None:
 
     url, how = choose_broker(settings)
     recognizer = Recognizer(settings.model_path, settings.torch_threads)
+    set_model(recognizer.version)  # the edge's /metrics serves the in-process workers' metrics too
     offload = offloader(settings.async_mode)
     consumers = [
         BatchingConsumer(settings, RecognitionEngine(recognizer, default_worker_name(i)), url=url, offload=offload)

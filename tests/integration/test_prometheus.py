@@ -18,6 +18,11 @@ def _query(base: str, expr: str) -> list:
     return res["data"]["result"]
 
 
+def _at_least_one(base: str, expr: str) -> bool:
+    result = _query(base, expr)
+    return bool(result) and float(result[0]["value"][1]) >= 1
+
+
 def _config(tmp_path, edge: str, worker: str):
     cfg = yaml.safe_load((REPO_ROOT / "observability" / "prometheus" / "prometheus.yml").read_text())
     cfg["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
@@ -61,13 +66,13 @@ def test_prometheus_scrapes_the_edge_and_a_worker_and_sees_a_recognition(setting
             return {t["labels"]["job"]: t["health"] for t in active} == {"inkbus-edge": "up", "inkbus-worker": "up"}
 
         wait_until(targets_up, 30, interval=0.5, what="both targets up")
-        answered = 'sum(inkbus_jobs_total{job="inkbus-worker",outcome="answered"})'
-        wait_until(lambda: _query(base, answered), 30, interval=0.5, what="the worker's answered jobs scraped")
-        assert float(_query(base, answered)[0]["value"][1]) >= 1
-        ok = 'inkbus_requests_total{job="inkbus-edge",kind="http",outcome="ok"}'
-        assert float(wait_until(lambda: _query(base, ok), 30, interval=0.5, what="requests")[0]["value"][1]) >= 1
-        consumers = 'inkbus_queue_consumers{queue="inkbus.recognize"}'
-        assert float(wait_until(lambda: _query(base, consumers), 30, interval=0.5)[0]["value"][1]) >= 1
+        # Each query is retried until it holds: the first scrapes may predate the worker or the request.
+        for expr in (
+            'sum(inkbus_jobs_total{job="inkbus-worker",outcome="answered"})',
+            'sum(inkbus_requests_total{job="inkbus-edge",kind="http",outcome="ok"})',
+            'max(inkbus_queue_consumers{job="inkbus-edge",queue="inkbus.recognize"})',
+        ):
+            wait_until(lambda e=expr: _at_least_one(base, e), 30, interval=0.5, what=expr)
         info = _query(base, "inkbus_model_info")
         assert info and info[0]["metric"]["version"]
     finally:
