@@ -39,6 +39,7 @@ def _path(**kw):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
 @click.option("--max-minutes", type=float, default=0.0, help="Stop after the epoch that crosses this budget.")
+@click.option("--minutes", type=float, default=0.0, help="Train for this long: the learning rate follows wall time.")
 @click.option("--no-resume", is_flag=True, help="Ignore an existing checkpoint.")
 @click.option("--init-from", type=_path(dir_okay=False, exists=True), help="Start from these weights (fine-tune).")
 @click.option("--version", "version", help="Version string stored in the artifact.")

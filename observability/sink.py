@@ -13,12 +13,11 @@ We batch here and write synchronously instead.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from kombu import Consumer
 
-from bus.connection import connect
+from bus.consumer import ResilientConsumer, drain
 from bus.topology import declare_topology, telemetry_queue
 from inkbus.settings import Settings
 from observability import metrics
@@ -51,44 +50,24 @@ class InfluxWriter:
         self.client.close()
 
 
-class TelemetrySink:
+class TelemetrySink(ResilientConsumer):
+    name = "telemetry sink"
+
     def __init__(self, settings: Settings, writer=None, *, url: str | None = None):
-        self.settings = settings
-        self.url = url or settings.broker_url
+        super().__init__(settings, url)
         self.writer = writer or InfluxWriter(settings)
-        self.ready = threading.Event()
         self.written = 0
-        self._stop = threading.Event()
         self._buf: list = []  # (point or None, message), in delivery order
         self._first = 0.0  # monotonic time the oldest buffered event arrived
         self._retry_at = 0.0
         self._backoff = 0.5
 
-    def stop(self) -> None:
-        self._stop.set()
+    def on_release(self) -> None:
+        # unacked events are redelivered to the next channel
+        self._buf.clear()
+        metrics.SINK_BUFFERED.set(0)
 
-    def run(self) -> None:
-        while not self._stop.is_set():
-            conn = connect(self.settings, self.url)
-            try:
-                conn.ensure_connection(max_retries=1, timeout=self.settings.broker_connect_timeout_s)
-                self._serve(conn)
-            except Exception as exc:  # broker lost: unacked events are redelivered to the next channel
-                if self._stop.is_set():
-                    break
-                self.ready.clear()
-                log.warning("sink lost the broker (%s); reconnecting", exc)
-                self._stop.wait(1.0)
-            finally:
-                self._buf.clear()
-                metrics.SINK_BUFFERED.set(0)
-                try:
-                    conn.release()
-                except Exception:
-                    pass
-        self.ready.clear()
-
-    def _serve(self, conn) -> None:
+    def serve(self, conn) -> None:
         ch = conn.channel()
         declare_topology(ch, self.settings)
         ch.basic_qos(0, self.settings.sink_buffer_max, False)  # the bounded buffer: the broker holds the rest
@@ -96,11 +75,8 @@ class TelemetrySink:
         with Consumer(ch, [queue], callbacks=[self._on_event], accept=["json"], on_decode_error=self._on_junk):
             self.ready.set()
             log.info("sink consuming %s into bucket %s", queue.name, self.settings.influx_bucket)
-            while not self._stop.is_set():
-                try:
-                    conn.drain_events(timeout=0.2)
-                except TimeoutError:
-                    conn.heartbeat_check()
+            while not self.stopping:
+                drain(conn, 0.2)
                 if self._due():
                     self._flush()
             if self._buf:

@@ -8,12 +8,11 @@ feedback is published, and attempts are recorded once per job id, so a redeliver
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from kombu import Consumer, Producer
 
-from bus.connection import connect
+from bus.consumer import ResilientConsumer, drain
 from bus.schemas import AlertEvent, FeedbackEvent
 from bus.topology import ALERT_SOURCE, EVENTS_EXCHANGE, declare_topology, event_routing_key, feedback_engine_queue
 from inkbus.settings import Settings
@@ -38,15 +37,15 @@ def _latency_ms(body: dict) -> float | None:
         return None
 
 
-class FeedbackEngine:
+class FeedbackEngine(ResilientConsumer):
+    name = "feedback engine"
+
     def __init__(self, settings: Settings, store: Store, *, url: str | None = None, offload: Callable | None = None):
-        self.settings, self.store = settings, store
-        self.url = url or settings.broker_url
+        super().__init__(settings, url)
+        self.store = store
         self.th = Thresholds(settings.feedback_low_confidence, settings.feedback_ambiguity_margin)
         # Under gevent, grading and database writes leave the event loop (``offload`` runs them on a thread).
         self.offload = offload or _direct
-        self.ready = threading.Event()
-        self._stop = threading.Event()
 
     # -- rules (no bus I/O: unit-tested directly)
     def handle(self, body: dict) -> Outgoing:
@@ -128,33 +127,8 @@ class FeedbackEngine:
         alert = AlertEvent(level="error", title="A recognition batch failed", text=str(body.get("message", ""))[:500])
         return [(event_routing_key("alert", ALERT_SOURCE), alert.model_dump(mode="json"))]
 
-    # -- bus
-    def stop(self) -> None:
-        self._stop.set()
-
-    def run(self) -> None:
-        backoff = 0.2
-        while not self._stop.is_set():
-            conn = connect(self.settings, self.url)
-            try:
-                conn.ensure_connection(max_retries=1, timeout=self.settings.broker_connect_timeout_s)
-                backoff = 0.2
-                self._serve(conn)
-            except Exception as exc:  # any connection failure: reconnect with backoff
-                self.ready.clear()
-                if self._stop.is_set():
-                    break
-                log.warning("feedback engine lost the broker (%s); reconnecting in %.1fs", exc, backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 3.0)
-            finally:
-                try:
-                    conn.release()
-                except Exception:
-                    pass
-        self.ready.clear()
-
-    def _serve(self, conn) -> None:
+    # -- bus (the reconnect loop is ResilientConsumer.run)
+    def serve(self, conn) -> None:
         ch = conn.channel()
         declare_topology(ch, self.settings)
         ch.basic_qos(0, 32, False)
@@ -179,8 +153,5 @@ class FeedbackEngine:
         ):
             self.ready.set()
             log.info("feedback engine consuming")
-            while not self._stop.is_set():
-                try:
-                    conn.drain_events(timeout=0.5)
-                except TimeoutError:
-                    pass
+            while not self.stopping:
+                drain(conn, 0.5)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from collections.abc import Callable
 from kombu import Consumer, Producer
 from pydantic import ValidationError
 
-from bus.connection import connect
+from bus.consumer import ResilientConsumer, drain
 from bus.schemas import ErrorEvent, RecognizeJob, Supersede
 from bus.topology import EVENTS_EXCHANGE, control_queue, declare_topology, event_routing_key, job_queue
 from inkbus.settings import Settings
@@ -46,56 +45,29 @@ def _direct(fn, *args):
     return fn(*args)
 
 
-class BatchingConsumer:
+class BatchingConsumer(ResilientConsumer):
     def __init__(
         self, settings: Settings, engine: RecognitionEngine, *, url: str | None = None, offload: Callable | None = None
     ):
-        self.settings = settings
+        super().__init__(settings, url)
         self.engine = engine
-        self.url = url or settings.broker_url
         self.name = engine.worker_name
         # Under gevent the forward pass must leave the event loop: ``offload`` runs it on a real thread.
         self.offload = offload or _direct
         self.stats: Counter = JobStats()  # also counted in inkbus_jobs_total (observability/metrics.py)
-        self.ready = threading.Event()
-        self._stop = threading.Event()
         self._done = _LRU(10_000)  # job_id -> (routing key, event body): idempotent redelivery
         self._latest = _LRU(100_000)  # drawing_id -> highest seq seen
         self._buf: list = []
 
-    # -- lifecycle
-    def stop(self) -> None:
-        self._stop.set()
+    # -- lifecycle (the reconnect loop is ResilientConsumer.run)
+    def on_disconnect(self, exc: Exception) -> None:
+        self.stats["reconnects"] += 1
 
-    def run(self) -> None:
-        backoff = 0.2
-        while not self._stop.is_set():
-            conn = connect(self.settings, self.url)
-            try:
-                conn.ensure_connection(max_retries=1, timeout=self.settings.broker_connect_timeout_s)
-                backoff = 0.2
-                self._serve(conn)
-            except Exception as exc:  # connection loss of any kind: reconnect with backoff
-                if self._stop.is_set():
-                    break
-                self.ready.clear()
-                self.stats["reconnects"] += 1
-                if isinstance(exc, (*conn.connection_errors, *conn.channel_errors, OSError)):
-                    log.warning("worker %s lost the broker (%s); reconnecting in %.1fs", self.name, exc, backoff)
-                else:
-                    log.exception("worker %s failed; restarting its consumer in %.1fs", self.name, backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 3.0)
-            finally:
-                self._buf.clear()  # unacked messages of a dead channel are redelivered by the broker
-                try:
-                    conn.release()
-                except Exception:
-                    pass
-        self.ready.clear()
+    def on_release(self) -> None:
+        self._buf.clear()  # unacked messages of a dead channel are redelivered by the broker
 
     # -- consuming
-    def _serve(self, conn) -> None:
+    def serve(self, conn) -> None:
         ch = conn.channel()
         declare_topology(ch, self.settings)
         ch.basic_qos(0, self.settings.batch_max * 2, False)
@@ -116,12 +88,9 @@ class BatchingConsumer:
             self.ready.set()
             log.info("worker %s consuming %s", self.name, jobs.queues[0].name)
             first = 0.0
-            while not self._stop.is_set():
+            while not self.stopping:
                 timeout = 0.5 if not self._buf else max(0.0005, first + wait_s - time.monotonic())
-                try:
-                    conn.drain_events(timeout=timeout)
-                except TimeoutError:
-                    pass
+                drain(conn, timeout)
                 if not self._buf:
                     continue
                 if len(self._buf) == 1 and first == 0.0:

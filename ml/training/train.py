@@ -24,6 +24,7 @@ from ml.artifact import save_artifact
 from ml.raster import render_batch
 from ml.training import metrics
 from ml.training.net import Exported, InkNet, count_parameters
+from ml.training.schedule import StepSchedule, TimeSchedule
 from ml.training.sources import Mix, Sources, epoch_batches, steps_per_epoch
 
 
@@ -43,6 +44,7 @@ class TrainConfig:
     aug_strength: float = 1.0
     mix: Mix = field(default_factory=Mix)
     max_minutes: float = 0.0  # 0 = no limit; otherwise stop (and export) after the epoch that crosses it
+    minutes: float = 0.0  # > 0: the learning rate follows wall time and training ends after this many minutes
     seed: int = 0
     device: str = "auto"
     dry_run: bool = False
@@ -116,8 +118,9 @@ def _build(cfg: TrainConfig, total_steps: int, device: torch.device):
     if cfg.bf16:
         model = model.to(memory_format=torch.channels_last)  # oneDNN's fast bf16 convolutions want NHWC
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total_steps, 1))
-    return model, opt, sched
+    if cfg.minutes > 0 and not cfg.dry_run:
+        return model, opt, TimeSchedule(opt, cfg.lr, cfg.minutes)
+    return model, opt, StepSchedule(opt, cfg.lr, total_steps)
 
 
 def _train_epoch(model, opt, sched, batches, total: int, desc: str, cfg: TrainConfig, device) -> float:
@@ -132,9 +135,11 @@ def _train_epoch(model, opt, sched, batches, total: int, desc: str, cfg: TrainCo
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sched.step()
+        go_on = sched.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if not go_on:
+            break
     return float(np.mean(losses)) if losses else float("nan")
 
 
@@ -177,8 +182,8 @@ def train(cfg: TrainConfig, echo=print) -> dict:
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         state = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()}
         torch.save({**state, "epoch": epoch, "history": history, "minutes": minutes}, ckpt)
-        if cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes:
-            echo(f"time budget of {cfg.max_minutes} min reached after epoch {epoch + 1}")
+        if sched.done() or (cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes):
+            echo(f"time budget reached after epoch {epoch + 1}")
             break
     model = model.cpu().to(memory_format=torch.contiguous_format)  # serving gets plain fp32 NCHW weights
     meta = {

@@ -6,7 +6,6 @@ import pytest
 import requests
 
 from inkbus.settings import REPO_ROOT
-from tests.e2e.test_drawing_page import browser, server  # noqa: F401  (shared module-scoped fixtures)
 from tests.helpers import load_json, sample_ink
 
 pytestmark = pytest.mark.e2e
@@ -14,7 +13,7 @@ pytestmark = pytest.mark.e2e
 DOCS_SHOT = REPO_ROOT / "docs" / "img" / "ops-page.png"
 
 
-def test_the_ops_page_shows_live_state(browser, server):  # noqa: F811
+def test_the_ops_page_shows_live_state(browser, server):
     for row in sample_ink()[:6]:  # some traffic, so the figures have something to show
         assert requests.post(server + "/api/v1/recognize", json={"strokes": row["strokes"]}, timeout=15).ok
     bad = requests.post(server + "/api/v1/recognize", json={"strokes": [[[1, 2]]]}, timeout=15)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_drawing_page import browser, draw, page, sample, screenshot  # noqa: F401 (fixtures)
-from tests.helpers import Proc, free_port, http_ok, inkbus_cmd, wait_until
+from tests.e2e.browser import draw, embedded_server, sample, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -14,27 +13,12 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def server(settings, tmp_path_factory):
     """``inkbus run`` on the in-process transport, with its own progress store."""
-    port, tmp = free_port(), tmp_path_factory.mktemp("practice")
-    env = {
-        "INKBUS_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}//",  # unreachable on purpose
-        "INKBUS_BROKER_CONNECT_TIMEOUT_S": "0.5",
-        "INKBUS_PORT": str(port),
-        "INKBUS_MODEL_PATH": str(settings.model_path),
-        "INKBUS_DATABASE_URL": f"sqlite:///{tmp / 'progress.db'}",
-        "INKBUS_LOG_JSON": "false",
-    }
-    proc = Proc(inkbus_cmd("run"), env, tmp / "run.log")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: http_ok(base + "/readyz"), 90, what="inkbus run ready")
-    except AssertionError:
-        proc.kill()
-        raise AssertionError(proc.output()[-3000:]) from None
-    yield base
-    proc.kill()
+    tmp = tmp_path_factory.mktemp("practice")
+    with embedded_server(settings, tmp, INKBUS_DATABASE_URL=f"sqlite:///{tmp / 'progress.db'}") as base:
+        yield base
 
 
-def test_practise_a_character_see_the_grade_and_hint_then_ask_stats(page):  # noqa: F811
+def test_practise_a_character_see_the_grade_and_hint_then_ask_stats(page):
     page.fill("#learner", "ann")
     page.dispatch_event("#learner", "change")
     page.fill("#chat-input", "practice 3")

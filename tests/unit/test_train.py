@@ -165,3 +165,26 @@ def test_sagemaker_script_mode_runs_locally(tmp_path, data_dir):
     assert sorted(p.name for p in model_dir.iterdir()) == ["inknet.pt"]  # nothing else gets shipped
     assert [r["event"] for r in read_log(output / "train.jsonl")][-1] == "exported"
     assert (src / "requirements.txt").is_file() and not (src / "ml" / "__pycache__").exists()
+
+
+def test_time_schedule_warms_up_anneals_and_resumes():
+    from ml.training.schedule import TimeSchedule, warmup_cosine
+
+    assert warmup_cosine(0.0) == pytest.approx(0.04) and warmup_cosine(0.05) == pytest.approx(1.0)
+    assert warmup_cosine(1.0) == pytest.approx(0.0, abs=1e-12) and warmup_cosine(0.5) < 1.0
+    now = [0.0]
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = TimeSchedule(opt, 0.1, minutes=1.0, clock=lambda: now[0])
+    now[0] = 30.0
+    assert sched.step() and 0.0 < opt.param_groups[0]["lr"] < 0.1
+    state = sched.state_dict()
+    again = TimeSchedule(opt, 0.1, minutes=1.0, clock=lambda: now[0])
+    again.load_state_dict(state)  # half the budget already spent
+    now[0] = 60.0
+    assert not again.step() and again.done() and opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_training_for_a_time_budget_stops_by_itself(tmp_path, data_dir):
+    meta = train(tiny_config(tmp_path, data_dir, epochs=10_000, minutes=0.05), echo=lambda m: None)
+    assert 1 <= len(meta["history"]) < 10_000
+    check_artifact(tmp_path / "inknet.pt")
