@@ -202,14 +202,22 @@ def recognize(source, top_k, model_path, batch_size) -> None:
 @click.option("--tiny", "plan", flag_value="tiny", help="A smoke run for CI (seconds; not a measurement).")
 @click.option("--jobs", type=click.IntRange(10, 1_000_000), help="Jobs per drain run.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write results.json and latency.png here.")
-def bench(plan, jobs, out_dir) -> None:
+@click.option("--docs", type=click.Path(dir_okay=False), help="Also write this Markdown report (docs/BENCHMARKS.md).")
+def bench(plan, jobs, out_dir, docs) -> None:
     """Ceiling, live path, saturation and the naive designs, measured in one run against RabbitMQ."""
     from pathlib import Path
 
     from inkbus.bench.run import run_bench
 
     settings = _settings()
-    run_bench(settings, plan_name=plan, jobs=jobs, out_dir=Path(out_dir) if out_dir else None, echo=click.echo)
+    run_bench(
+        settings,
+        plan_name=plan,
+        jobs=jobs,
+        out_dir=Path(out_dir) if out_dir else None,
+        echo=click.echo,
+        docs=Path(docs) if docs else None,
+    )
 
 
 if __name__ == "__main__":

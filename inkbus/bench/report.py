@@ -66,3 +66,71 @@ def plot(r: dict, path: Path) -> Path | None:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+TARGETS = (
+    # (name, ratio key, comparison, threshold, unit)
+    ("bus overhead over in-process, p50 at N = 200", "bus_overhead_p50_ms", "<=", 5.0, "ms"),
+    ("bus overhead over in-process, p99 at N = 200", "bus_overhead_p99_ms", "<=", 15.0, "ms"),
+    ("pen-up -> prediction p99 at N = 200", "pen_up_to_prediction_p99_ms", "<=", 40.0, "ms"),
+    ("saturated throughput / in-process batched ceiling", "saturated_vs_ceiling", ">=", 0.5, ""),
+    ("saturated throughput / unbatched Celery baseline", "saturated_vs_unbatched_celery", ">=", 5.0, "x"),
+)
+BACKLOG_S = 0.15  # KEDA target: the backlog one worker clears in this long keeps queue wait under the p99 goal
+
+
+def target_rows(r: dict) -> list[str]:
+    rows = ["| target | measured | goal | met |", "|---|---|---|---|"]
+    for name, key, op, goal, unit in TARGETS:
+        v = r["ratios"].get(key)
+        met = v is not None and (v <= goal if op == "<=" else v >= goal)
+        rows.append(f"| {name} | {v}{unit if v is not None else ''} | {op} {goal}{unit} | {'yes' if met else 'no'} |")
+    many = r.get("many_connections")
+    if many:
+        ok = many["idle_connected"] >= 2000 and many["latency_ms"]["n"] > 0 and not many["errors"]
+        rows.append(
+            f"| one edge holds 2,000 connected drawers, active ones answered | {many['idle_connected']} idle + "
+            f"{many['connected']} active, p99 {many['latency_ms']['p99']} ms | 2,000 | {'yes' if ok else 'no'} |"
+        )
+    return rows
+
+
+def capacity_note(r: dict) -> str:
+    per_worker = r["saturation"]["saturated_per_s"]
+    target = max(1, round(per_worker * BACKLOG_S))
+    return (
+        f"One worker process (this machine, 2 cores) saturates at **{per_worker} recognitions/s**. KEDA's "
+        f"RabbitMQ trigger (mode QueueLength, protocol http so unacknowledged jobs count) therefore uses "
+        f"**{target} jobs per replica**: the backlog one worker clears in {int(BACKLOG_S * 1000)} ms, so a "
+        f"queue at target adds at most that much wait before the p99 goal is at risk."
+    )
+
+
+def markdown(r: dict, command: str, plot_name: str | None) -> str:
+    m = r["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured by `{command}` on {r['started']} in one run: every figure below comes from the same run on the "
+        "same machine, baselines included.",
+        "",
+        f"- Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, torch {m['torch']}; {m['platform']}; "
+        f"load average at start {', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}.",
+        "- Broker: RabbitMQ on the same machine; edge (`inkbus edge`, gevent) and one worker (`inkbus worker`, solo "
+        "pool) as separate processes; simulated drawers in one asyncio process (python-socketio), at human pace: a "
+        "stroke streamed in 50 ms chunks over ~300 ms, then ~400 ms to the next stroke.",
+        "",
+        "## Results",
+        table(r),
+        "",
+        "## Targets (issue 7)",
+        "",
+        *target_rows(r),
+        "",
+        "## Capacity",
+        "",
+        capacity_note(r),
+    ]
+    if plot_name:
+        lines += ["", f"![Latency against load]({plot_name})"]
+    return "\n".join(lines) + "\n"

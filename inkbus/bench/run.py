@@ -15,7 +15,7 @@ from inkbus.bench.drain import ceiling, drain
 from inkbus.bench.http_baseline import load_http
 from inkbus.bench.live import live
 from inkbus.bench.procs import free_port, start_stack
-from inkbus.bench.report import plot, table
+from inkbus.bench.report import markdown, plot, table
 from inkbus.bench.saturation import saturation
 from inkbus.settings import Settings
 
@@ -150,7 +150,9 @@ def _ratios(r: dict) -> dict:
     return out
 
 
-def run_bench(settings: Settings, *, plan_name: str, jobs: int | None, out_dir: Path | None, echo=print) -> dict:
+def run_bench(
+    settings: Settings, *, plan_name: str, jobs: int | None, out_dir: Path | None, echo=print, docs: Path | None = None
+) -> dict:
     plan = dict(PLANS[plan_name])
     if jobs:
         plan["drain_jobs"] = jobs
@@ -171,4 +173,11 @@ def run_bench(settings: Settings, *, plan_name: str, jobs: int | None, out_dir: 
         (out_dir / "results.json").write_text(json.dumps(r, indent=2))
         png = plot(r, out_dir / "latency.png")
         echo(f"results in {out_dir}" + (f", plot {png}" if png else ""))
+    if docs:
+        img = docs.parent / "img" / "bench-latency.png"
+        img.parent.mkdir(parents=True, exist_ok=True)
+        png = plot(r, img)
+        command = f"inkbus bench --{plan_name}" + (f" --jobs {jobs}" if jobs else "") + f" --docs {docs}"
+        docs.write_text(markdown(r, command, f"img/{img.name}" if png else None))
+        echo(f"wrote {docs}")
     return r
