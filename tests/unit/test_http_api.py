@@ -36,6 +36,7 @@ def test_recognize_answers_through_the_bus(client, recognizer):
         (b'{"strokes": [[[1, 2]]]}', 422, "degenerate_ink"),
         (b'{"strokes": [[[1, "2"]]]}', 422, "invalid_ink"),
         (b'{"strokes": [[[1, 2], [1e309, 0]]]}', 422, "non_finite"),
+        (b'{"strokes": [[[1, 2], [1' + b"0" * 400 + b", 0]]]}", 422, "out_of_range"),  # a huge JSON integer
         (b'{"strokes": [[[0, 0], [3, 3]]], "top_k": 99}', 422, "invalid_request"),
         (b'{"strokes": [[[0, 0], [3, 3]]], "top_k": true}', 422, "invalid_request"),
         (b"[" + b" " * (70 * 1024) + b"]", 413, "payload_too_large"),

@@ -44,6 +44,8 @@ def test_empty_strokes_are_dropped():
         ({"strokes": [[[math.nan, 2]]]}, "non_finite"),
         ({"strokes": [[[1, math.inf]]]}, "non_finite"),
         ({"strokes": [[[1, 2, -math.inf]]]}, "non_finite"),
+        ({"strokes": [[[1, 2], [3, 4, math.nan]]]}, "non_finite"),
+        ({"strokes": [[[1, 2], [10**400, 4]]]}, "out_of_range"),
         ({"strokes": [[[1e6 + 1, 2]]]}, "out_of_range"),
         ({"strokes": [[[0, -2e6]]]}, "out_of_range"),
         ({"strokes": [[[0, 0]]] * 65}, "too_many_strokes"),
@@ -67,6 +69,13 @@ def test_payload_size_limit():
     assert exc.value.code == "payload_too_large"
     with pytest.raises(InkError):
         parse_ink_json(b"{}" + b" " * 100, Limits(max_bytes=50))
+
+
+def test_huge_integers_are_out_of_range_not_a_crash():
+    raw = '{"strokes": [[[1, 2], [1' + "0" * 400 + ", 3]]]}"
+    with pytest.raises(InkError) as exc:
+        parse_ink_json(raw)
+    assert exc.value.code == "out_of_range"
 
 
 def test_parse_rejects_bad_json_with_a_code():
@@ -118,6 +127,29 @@ def test_raw_bytes_never_crash_the_parser(raw):
         parse_ink_json(raw)
     except InkError:
         pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(inks)
+def test_the_fast_path_agrees_with_the_point_by_point_check(obj):
+    """validate_ink checks whole strokes at once; the per-point walk is the reference."""
+    from ml.ink import DEFAULT_LIMITS, _check_point
+
+    try:
+        fast = validate_ink(obj)
+    except InkError as exc:
+        fast = exc.code
+    try:
+        for si, stroke in enumerate(obj["strokes"]):
+            for pi, p in enumerate(stroke):
+                _check_point(p, si, pi, DEFAULT_LIMITS)
+        slow = [np.array([p[:2] for p in s], dtype=float) for s in obj["strokes"] if s] or "empty_ink"
+    except InkError as exc:
+        slow = exc.code
+    if isinstance(slow, str) or isinstance(fast, str):
+        assert fast == slow
+    else:
+        assert all(np.array_equal(a, b) for a, b in zip(fast, slow, strict=True))
 
 
 def test_validated_ink_round_trips_through_json():
