@@ -63,9 +63,11 @@ def _check_point(p, si: int, pi: int, limits: Limits) -> None:
 _NUMBER_TYPES = {int, float}
 
 
-def _stroke_array(stroke: list, si: int, limits: Limits) -> np.ndarray:
+def stroke_array(stroke: list, si: int, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """One stroke as an (n, 2) array. The checks run over the whole stroke at C speed; only a stroke
     that fails them is walked point by point, to name the offending point in the error."""
+    if not stroke:
+        return np.zeros((0, 2), dtype=np.float64)
     if set(map(type, stroke)) <= {list} and set(map(len, stroke)) <= {2, 3}:
         flat = [v for p in stroke for v in p]
         if set(map(type, flat)) <= _NUMBER_TYPES:  # exact types: a bool is not a number here
@@ -103,7 +105,7 @@ def validate_ink(obj, limits: Limits = DEFAULT_LIMITS) -> list[np.ndarray]:
         if total > limits.max_points:
             raise InkError("too_many_points", f"at most {limits.max_points} points are accepted in one ink")
         if stroke:
-            out.append(_stroke_array(stroke, si, limits))
+            out.append(stroke_array(stroke, si, limits))
     if not out:
         raise InkError("empty_ink", "the drawing is empty: draw a character first")
     return out

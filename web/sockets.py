@@ -21,7 +21,7 @@ from flask_socketio import SocketIO
 
 from bus.schemas import RecognizeJob
 from inkbus.settings import Settings
-from ml.ink import MAX_ABS_COORD, InkError, is_degenerate, validate_ink
+from ml.ink import InkError, is_degenerate, stroke_array, validate_ink
 from observability.metrics import CONNECTED_CLIENTS
 from producers.publisher import BusUnavailable
 
@@ -79,20 +79,14 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _check_points(points) -> list[list[float]]:
-    """The points of one event, checked like any ink (same codes as the HTTP API)."""
+def _check_points(points, stroke_id: int) -> list[list[float]]:
+    """The points of one event, checked like any ink (ml.ink: same codes as the HTTP API)."""
     if not isinstance(points, list):
         raise EventError("invalid_event", '"points" must be a list of [x, y, t] points')
-    for i, p in enumerate(points):
-        if not isinstance(p, list) or len(p) not in (2, 3):
-            raise EventError("invalid_ink", f"point {i}: a point is [x, y, t] (or [x, y])")
-        for v in p:
-            if not isinstance(v, (int, float)) or isinstance(v, bool):
-                raise EventError("invalid_ink", f"point {i}: coordinates must be numbers")
-            if not math.isfinite(v):
-                raise EventError("non_finite", f"point {i}: coordinates must be finite numbers")
-        if abs(p[0]) > MAX_ABS_COORD or abs(p[1]) > MAX_ABS_COORD:
-            raise EventError("out_of_range", f"point {i}: coordinates must lie within ±{MAX_ABS_COORD:g}")
+    try:
+        stroke_array(points, stroke_id)
+    except InkError as exc:
+        raise EventError(exc.code, exc.message) from None
     return points
 
 
@@ -171,7 +165,7 @@ class DrawingSessions:
             raise EventError("invalid_event", '"final" must be true or false')
         if isinstance(points, list) and len(points) > s.socket_max_points_per_message:
             raise EventError("too_many_points", f"at most {s.socket_max_points_per_message} points in one stroke event")
-        points = _check_points(points)
+        points = _check_points(points, sid_)
         with self._lock:
             n = len(d.strokes)
             if sid_ == n:  # a new stroke (a missing pen-up of the previous one is implied)
