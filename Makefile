@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install install-test chromium observability-tools run test test-unit test-integration lint fmt clean
+.PHONY: help install install-test chromium observability-tools ops-tools image image-push deploy run test test-unit test-integration lint fmt clean
 
 help:
 	@echo "make run      install everything and start the embedded app (prints the URL)"
@@ -43,9 +43,29 @@ observability-tools:
 	@for f in $(OBSERVABILITY_BINS); do test -x $$f || missing=1; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus victoria-metrics nagios4-core monitoring-plugins; fi
 
+# Debian's tools for the delivery tests (docs/DEPLOY.md): haproxy runs in front of two edges in
+# tests/integration/test_haproxy.py; docker-compose only renders docker-compose.yml (`config`: no engine needed).
+# Java runs npm-groovy-lint's CodeNarc (the Jenkinsfile check).
+OPS_BINS := /usr/sbin/haproxy /usr/bin/docker-compose /usr/bin/java
+ops-tools:
+	@for f in $(OPS_BINS); do test -x $$f || missing=1; done; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends haproxy docker-compose default-jre-headless; fi
+
+# checkov (tests/unit/test_ops_checkov.py) pins libraries such as packaging below what the test extra needs:
+# it gets a virtualenv of its own inside $(VENV).
+CHECKOV := $(VENV)/checkov/bin/checkov
+$(CHECKOV): | $(BIN)/python
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install -q checkov==3.3.30
+
+# npm-groovy-lint lints the Jenkinsfile (tests/unit/test_ops_ci.py); an npm package, kept inside $(VENV).
+NPM_GROOVY_LINT := $(VENV)/npm-groovy-lint/node_modules/.bin/npm-groovy-lint
+$(NPM_GROOVY_LINT): | $(BIN)/python
+	npm install --no-audit --no-fund --prefix $(VENV)/npm-groovy-lint npm-groovy-lint@15.2.2
+
 install: $(VENV)/.installed web/node_modules/.package-lock.json
 
-install-test: $(VENV)/.installed-test web/node_modules/.package-lock.json chromium observability-tools
+install-test: $(VENV)/.installed-test web/node_modules/.package-lock.json chromium observability-tools ops-tools $(CHECKOV) $(NPM_GROOVY_LINT)
 
 run: install
 	$(BIN)/inkbus run
@@ -69,6 +89,25 @@ fmt: install-test
 
 dashboards: install
 	$(BIN)/python -m observability.grafana.dashboards
+
+# Delivery (Jenkinsfile, .gitlab-ci.yml; docs/DEPLOY.md): one image for every role, deployed by kustomize overlay.
+IMAGE ?= inkbus
+TAG ?= dev
+OVERLAY ?= dev
+KUBECTL ?= kubectl
+NAMESPACE_dev := inkbus-dev
+NAMESPACE_prod := inkbus
+image:
+	docker build -t $(IMAGE):$(TAG) .
+
+image-push: image
+	docker push $(IMAGE):$(TAG)
+
+# The overlay's image is swapped for the one just built; then wait for every role to roll out.
+deploy:
+	$(KUBECTL) kustomize ops/k8s/overlays/$(OVERLAY) | sed 's#image: registry.example.com/inkbus:.*#image: $(IMAGE):$(TAG)#' | $(KUBECTL) apply -f -
+	for d in edge worker feedback bots sink; do \
+	  $(KUBECTL) -n $(NAMESPACE_$(OVERLAY)) rollout status deploy/inkbus-$$d --timeout=10m || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

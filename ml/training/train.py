@@ -123,6 +123,21 @@ def _build(cfg: TrainConfig, total_steps: int, device: torch.device):
     return model, opt, StepSchedule(opt, cfg.lr, total_steps)
 
 
+def _resume(ckpt: Path, model, opt, sched, device) -> tuple[int, list, float]:
+    state = torch.load(ckpt, map_location=device, weights_only=False)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"])
+    sched.load_state_dict(state["sched"])
+    return state["epoch"] + 1, state["history"], state.get("minutes", 0.0)
+
+
+def _save_checkpoint(ckpt: Path, model, opt, sched, **extra) -> None:
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    tmp = ckpt.with_suffix(".tmp")  # write then rename: a run killed mid-save keeps its previous checkpoint
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), **extra}, tmp)
+    tmp.replace(ckpt)
+
+
 def _train_epoch(model, opt, sched, batches, total: int, desc: str, cfg: TrainConfig, device) -> float:
     model.train()
     bar = tqdm(batches, total=total, desc=desc, disable=None, mininterval=2.0)
@@ -155,11 +170,7 @@ def train(cfg: TrainConfig, echo=print) -> dict:
     ckpt = Path(cfg.checkpoint_dir) / "last.pt"
     start_epoch, history, minutes_before = 0, [], 0.0
     if cfg.resume and not cfg.dry_run and ckpt.exists():  # a dry run never picks up a real run's state
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        start_epoch, history, minutes_before = state["epoch"] + 1, state["history"], state.get("minutes", 0.0)
+        start_epoch, history, minutes_before = _resume(ckpt, model, opt, sched, device)
         echo(f"resumed from {ckpt} at epoch {start_epoch + 1}")
     t0 = time.monotonic()
     log.record(
@@ -179,9 +190,7 @@ def train(cfg: TrainConfig, echo=print) -> dict:
         rec = {"epoch": epoch + 1, "minutes": round(minutes, 2), "train_loss": loss, **evaluate(model, src, device)}
         history.append(rec)
         log.record(event="epoch", **rec)
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        state = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()}
-        torch.save({**state, "epoch": epoch, "history": history, "minutes": minutes}, ckpt)
+        _save_checkpoint(ckpt, model, opt, sched, epoch=epoch, history=history, minutes=minutes)
         if sched.done() or (cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes):
             echo(f"time budget reached after epoch {epoch + 1}")
             break

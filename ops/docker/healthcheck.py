@@ -1,0 +1,41 @@
+"""Container health check, stdlib only (no curl in the slim image): exit 0 healthy, 1 not.
+
+python /app/healthcheck.py                 # GET $INKBUS_HEALTHCHECK_URL, else the edge's /healthz
+python /app/healthcheck.py --queue NAME    # NAME has at least one consumer (feedback, bots: no HTTP port)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.request
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=4) as res:  # a URL from our own environment
+            return res.status == 200
+    except OSError:
+        return False
+
+
+def queue_consumed(name: str) -> bool:
+    # kombu is in the image; import late so the HTTP check stays cheap.
+    from kombu import Connection
+
+    try:
+        with Connection(os.environ["INKBUS_BROKER_URL"], connect_timeout=3) as conn:
+            return conn.default_channel.queue_declare(name, passive=True).consumer_count > 0
+    except Exception:
+        return False
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--queue":
+        return 0 if queue_consumed(argv[1]) else 1
+    port = os.environ.get("INKBUS_PORT", "8000")
+    return 0 if http_ok(os.environ.get("INKBUS_HEALTHCHECK_URL", f"http://127.0.0.1:{port}/healthz")) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

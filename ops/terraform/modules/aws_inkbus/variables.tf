@@ -1,0 +1,76 @@
+variable "name" {
+  type        = string
+  description = "Prefix of every resource name, e.g. inkbus-prod."
+}
+
+variable "vpc_id" {
+  type        = string
+  description = "VPC of the app (module aws_network)."
+}
+
+variable "vpc_cidr_block" {
+  type        = string
+  description = "CIDR of the VPC: the broker accepts AMQP from inside it only."
+}
+
+variable "public_subnet_ids" {
+  type        = list(string)
+  description = "Subnets of the internet-facing ALB."
+}
+
+variable "private_subnet_ids" {
+  type        = list(string)
+  description = "Subnets of the EKS nodes and the broker."
+}
+
+variable "kubernetes_version" {
+  type        = string
+  description = "EKS control plane version."
+  default     = "1.33"
+}
+
+variable "node_instance_types" {
+  type        = list(string)
+  description = "EC2 types of the node group (CPU inference: compute optimised)."
+  default     = ["c7i.xlarge"]
+}
+
+variable "node_min" {
+  type        = number
+  description = "Fewest nodes; KEDA and the HPA add pods, the cluster autoscaler adds nodes up to node_max."
+  default     = 2
+}
+
+variable "node_max" {
+  type        = number
+  description = "Most nodes."
+  default     = 10
+}
+
+variable "mq_instance_type" {
+  type        = string
+  description = "Amazon MQ broker instance type."
+  default     = "mq.m7g.large"
+}
+
+variable "certificate_arn" {
+  type        = string
+  description = "ACM certificate of the public host name (HTTPS listener)."
+}
+
+variable "edge_port" {
+  type        = number
+  description = "Port the edge pods listen on (INKBUS_PORT)."
+  default     = 8000
+}
+
+variable "alarm_topic_arn" {
+  type        = string
+  description = "SNS topic that receives the CloudWatch alarms."
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags added to every resource."
+  default     = {}
+}

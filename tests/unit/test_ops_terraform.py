@@ -1,0 +1,129 @@
+"""ops/terraform parsed with python-hcl2: module layout, typed and described variables, the key resources and how
+the environment roots wire the modules together; `terraform fmt -check` where a terraform binary is installed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import hcl2
+import pytest
+
+from inkbus.settings import REPO_ROOT
+
+TF = REPO_ROOT / "ops" / "terraform"
+MODULES = sorted(p for p in (TF / "modules").iterdir() if p.is_dir())
+ENVS = sorted(p for p in (TF / "envs").iterdir() if p.is_dir())
+LAYOUT = {"main.tf", "variables.tf", "outputs.tf", "versions.tf"}
+
+
+def _clean(node):
+    """python-hcl2 keeps HCL's quotes and adds bookkeeping keys: plain Python values instead."""
+    if isinstance(node, dict):
+        return {_unquote(k): _clean(v) for k, v in node.items() if k not in {"__is_block__", "__comments__"}}
+    if isinstance(node, list):
+        return [_clean(v) for v in node]
+    return _unquote(node) if isinstance(node, str) else node
+
+
+def _unquote(s: str) -> str:
+    return s[1:-1] if len(s) >= 2 and s[0] == s[-1] == '"' else s
+
+
+def _load(path: Path) -> dict:
+    with open(path) as fh:
+        return _clean(hcl2.load(fh))
+
+
+def _resources(directory: Path) -> dict[tuple[str, str], dict]:
+    found = {}
+    for block in _load(directory / "main.tf").get("resource", []):
+        for rtype, named in block.items():
+            for name, body in named.items():
+                found[(rtype, name)] = body
+    return found
+
+
+@pytest.mark.parametrize("directory", MODULES + ENVS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_layout_and_typed_described_variables(directory):
+    assert LAYOUT <= {p.name for p in directory.glob("*.tf")}
+    for block in _load(directory / "variables.tf").get("variable", []):
+        for name, body in block.items():
+            assert body.get("type") and body.get("description"), f"{directory.name}: variable {name}"
+    for block in _load(directory / "outputs.tf").get("output", []):
+        for name, body in block.items():
+            assert body.get("description"), f"{directory.name}: output {name}"
+    versions = _load(directory / "versions.tf")["terraform"][0]
+    for provider in versions["required_providers"][0].values():
+        assert provider["version"].startswith("~>"), directory.name  # pinned to a major version
+
+
+def test_alb_checks_readyz_sticks_sessions_and_keeps_websockets_open():
+    res = _resources(TF / "modules" / "aws_inkbus")
+    tg = res[("aws_lb_target_group", "edge")]
+    (check,) = tg["health_check"]
+    assert check["path"] == "/readyz" and check["matcher"] == "200"
+    (sticky,) = tg["stickiness"]
+    assert sticky["enabled"] is True and sticky["type"] == "lb_cookie"
+    assert tg["target_type"] == "ip"
+    assert res[("aws_lb", "edge")]["idle_timeout"] >= 3600
+    listener = res[("aws_lb_listener", "https")]
+    assert (
+        listener["protocol"] == "HTTPS"
+        and "aws_lb_target_group.edge.arn" in listener["default_action"][0]["target_group_arn"]
+    )
+
+
+def test_aws_serving_side_has_its_parts():
+    res = _resources(TF / "modules" / "aws_inkbus")
+    kinds = {rtype for rtype, _ in res}
+    for needed in ("aws_eks_cluster", "aws_eks_node_group", "aws_ecr_repository", "aws_s3_bucket", "aws_mq_broker"):
+        assert needed in kinds, needed
+    mq = res[("aws_mq_broker", "rabbitmq")]
+    assert mq["engine_type"] == "RabbitMQ" and mq["publicly_accessible"] is False
+    assert "random_password.mq.result" in mq["user"][0]["password"]  # generated, never a literal
+    assert res[("aws_ecr_repository", "inkbus")]["image_tag_mutability"] == "IMMUTABLE"
+    assert ("aws_s3_bucket_public_access_block", "models") in res
+    alarms = [body for (rtype, _), body in res.items() if rtype == "aws_cloudwatch_metric_alarm"]
+    assert len(alarms) >= 3 and all(a["alarm_actions"] for a in alarms)
+
+
+def test_gcp_training_side_has_a_bucket_and_a_gpu_template():
+    res = _resources(TF / "modules" / "gcp_ml")
+    bucket = res[("google_storage_bucket", "ml")]
+    assert bucket["public_access_prevention"] == "enforced"
+    template = res[("google_compute_instance_template", "training")]
+    assert template["guest_accelerator"][0]["type"] == "${var.gpu_type}"
+    assert template["scheduling"][0]["on_host_maintenance"] == "TERMINATE"
+
+
+@pytest.mark.parametrize("env", ENVS, ids=lambda p: p.name)
+def test_environment_roots_wire_network_into_the_app(env):
+    modules = {}
+    for block in _load(env / "main.tf")["module"]:
+        modules.update(block)
+    assert {"network", "app", "ml"} <= set(modules)
+    app = modules["app"]
+    assert app["vpc_id"] == "${module.network.vpc_id}"
+    assert app["private_subnet_ids"] == "${module.network.private_subnet_ids}"
+    assert app["public_subnet_ids"] == "${module.network.public_subnet_ids}"
+    for name, mod in modules.items():
+        assert (env / mod["source"]).resolve().is_dir(), name
+
+
+def test_no_secret_literals():
+    for path in TF.rglob("*.tf"):
+        text = path.read_text()
+        for word in ("password =", "secret_string =", "token ="):
+            for line in text.splitlines():
+                if word in line:
+                    assert "random_password" in line or "jsonencode" in line, f"{path}: {line.strip()}"
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="no terraform binary here: fmt is checked where one is")
+def test_terraform_fmt():
+    res = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", str(TF)], capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, f"not formatted: {res.stdout}"
