@@ -5,6 +5,8 @@ Never ``playwright install``: it downloads a browser of its own.
 
 from __future__ import annotations
 
+import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -84,3 +86,14 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path), scale="css")
     return path
+
+
+DOC_IMAGES = REPO_ROOT / "docs" / "img"
+
+
+def publish_to_docs(shot: Path, name: str) -> None:
+    """Refresh a screenshot the docs show, only when asked (``INKBUS_UPDATE_DOC_SCREENSHOTS=1``): a test
+    run must not leave the checkout modified. The same test made the committed image."""
+    if os.environ.get("INKBUS_UPDATE_DOC_SCREENSHOTS") == "1":
+        DOC_IMAGES.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, DOC_IMAGES / name)

@@ -7,16 +7,12 @@ and refreshes docs/img/drawing-page.png, which the README shows.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from inkbus.settings import REPO_ROOT
-from tests.e2e.browser import draw, sample, screenshot, wait_for_answer
+from tests.e2e.browser import draw, publish_to_docs, sample, screenshot, wait_for_answer
 
 pytestmark = pytest.mark.e2e
 
-README_SHOT = REPO_ROOT / "docs" / "img" / "drawing-page.png"
 DIGIT, LETTER = "3", "h"  # samples the trained model gets right (checked against models/inknet.pt)
 
 
@@ -51,8 +47,7 @@ def test_a_drawn_digit_and_letter_are_recognised_live(page):
         assert page.locator("#rtt-ms").inner_text().endswith("ms")
         assert page.locator("#edge-ms").inner_text().endswith("ms")
         shot = screenshot(page, f"drawing-page-{label}.png")
-    README_SHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, README_SHOT)
+    publish_to_docs(shot, "drawing-page.png")
 
 
 def test_a_dot_undo_clear_and_the_keyboard(page):

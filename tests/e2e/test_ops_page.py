@@ -5,12 +5,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from inkbus.settings import REPO_ROOT
+from tests.e2e.browser import ARTIFACTS, publish_to_docs
 from tests.helpers import load_json, sample_ink
 
 pytestmark = pytest.mark.e2e
-
-DOCS_SHOT = REPO_ROOT / "docs" / "img" / "ops-page.png"
 
 
 def test_the_ops_page_shows_live_state(browser, server):
@@ -37,7 +35,8 @@ def test_the_ops_page_shows_live_state(browser, server):
     assert page.locator("#consumers").inner_text() == "1"
     requests.post(server + "/api/v1/recognize", json=load_json("digit_7.json"), timeout=15)
     page.wait_for_timeout(1500)  # one more poll, so the chart has a line
-    DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_SHOT), full_page=True)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ops-page.png"), full_page=True)
+    publish_to_docs(ARTIFACTS / "ops-page.png", "ops-page.png")
     context.close()
     assert problems == []
