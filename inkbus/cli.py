@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -66,6 +65,7 @@ class _LazyGroup(click.Group):
         "train": "inkbus.ml_cli:train",
         "eval": "inkbus.ml_cli:evaluate",
         "fetch-emnist": "inkbus.ml_cli:fetch_emnist",
+        "ensemble": "inkbus.ml_cli:ensemble",
         "feedback": "inkbus.tutor_cli:feedback",
         "migrate": "inkbus.tutor_cli:migrate",
         "export-corrections": "inkbus.tutor_cli:export_corrections",

@@ -24,6 +24,13 @@ def _path(**kw):
 @click.option("--out", type=_path(dir_okay=False), default=RUNS / "train" / "inknet.pt", show_default=True)
 @click.option("--checkpoint-dir", type=_path(file_okay=False), help="Default: beside --out, in ckpt/.")
 @click.option("--log", "log_path", type=_path(dir_okay=False), help="JSON-lines log. Default: OUT.train.jsonl.")
+@click.option(
+    "--arch",
+    type=click.Choice(["cnn", "seq"]),
+    default="cnn",
+    show_default=True,
+    help="Image CNN or stroke-sequence model.",
+)
 @click.option("--epochs", type=click.IntRange(1, 1000), default=8, show_default=True)
 @click.option("--batch-size", type=click.IntRange(8, 8192), default=256, show_default=True)
 @click.option("--lr", type=float, default=3e-3, show_default=True)
@@ -65,6 +72,27 @@ def train(data_dir, out, checkpoint_dir, log_path, no_resume, version, **kw) -> 
     )
     meta = run_training(cfg, echo=lambda m: click.echo(m, err=True))
     click.echo(f"wrote {out} ({meta['parameters']:,} parameters, {meta['train_minutes']} min)")
+
+
+@click.command("ensemble")
+@click.option(
+    "--image", "image_paths", type=_path(dir_okay=False, exists=True), required=True, multiple=True, help="CNN artifact"
+)
+@click.option(
+    "--seq", "seq_paths", type=_path(dir_okay=False, exists=True), required=True, multiple=True, help="Pen-path model"
+)
+@click.option("--out", type=_path(dir_okay=False), required=True)
+@click.option("--image-weight", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--version", "version", required=True, help="Version string stored in the artifact.")
+def ensemble(image_paths, seq_paths, out, image_weight, version) -> None:
+    """Join image-CNN and stroke-sequence artifacts (each option repeatable) into one serving artifact."""
+    import sys
+
+    from ml.training.ensemble import build_ensemble
+
+    command = " ".join(["inkbus", *sys.argv[1:]])
+    meta = build_ensemble(list(image_paths), list(seq_paths), out, version, command, image_weight)
+    click.echo(f"wrote {out} ({meta['parameters']:,} parameters)")
 
 
 @click.command("eval")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ml import metadata
+from ml import metadata, sequence
 
 META_NAME = "inkbus.json"
 
@@ -28,6 +28,7 @@ class Artifact:
     preprocessing_version: str
     version: str
     meta: dict
+    inputs: tuple[str, ...] = ("image",)  # what ``module`` takes, in order: "image" (uint8) and/or "sequence"
 
 
 def save_artifact(module: torch.nn.Module, path: str | Path, meta: dict) -> Path:
@@ -65,6 +66,14 @@ def load_artifact(path: str | Path) -> Artifact:
             f"artifact {path} expects preprocessing {meta.get('preprocessing_version')!r}, "
             f"this build renders {metadata.PREPROCESSING_VERSION!r}"
         )
+    inputs = tuple(meta.get("inputs", ["image"]))
+    if not inputs or set(inputs) - {"image", "sequence"}:
+        raise ArtifactError(f"artifact {path} takes inputs {list(inputs)}; this build knows image and sequence")
+    if "sequence" in inputs and meta.get("sequence_version") != sequence.SEQUENCE_VERSION:
+        raise ArtifactError(
+            f"artifact {path} expects pen-path features {meta.get('sequence_version')!r}, "
+            f"this build makes {sequence.SEQUENCE_VERSION!r}"
+        )
     module.eval()
     return Artifact(
         module=module,
@@ -72,4 +81,5 @@ def load_artifact(path: str | Path) -> Artifact:
         preprocessing_version=meta["preprocessing_version"],
         version=str(meta.get("version", "unknown")),
         meta=meta,
+        inputs=inputs,
     )

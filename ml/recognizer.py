@@ -15,12 +15,13 @@ import torch
 from ml.artifact import load_artifact
 from ml.metadata import IMAGE_SIZE
 from ml.raster import render_batch
+from ml.sequence import SEQ_CHANNELS, SEQ_LEN, sequence_batch
 
 
 @dataclass(frozen=True)
 class BatchResult:
     probs: np.ndarray  # (N, classes), float32
-    render_ms: float  # whole batch
+    render_ms: float  # whole batch: rendering, plus the pen-path features when the model takes them
     inference_ms: float  # whole batch
 
 
@@ -31,21 +32,34 @@ class Recognizer:
         self.artifact = load_artifact(model_path)
         self.classes = self.artifact.classes
         self.version = self.artifact.version
+        self.inputs = self.artifact.inputs
         # TorchScript specialises on the first calls; pay that at start-up, not on a user's first stroke.
         for n in (1, 2, 8, 1):
-            self.probabilities(np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), np.uint8))
+            self.probabilities(*self._blank(n))
+
+    def _blank(self, n: int) -> list[np.ndarray]:
+        shapes = {
+            "image": ((n, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
+            "sequence": ((n, SEQ_LEN, SEQ_CHANNELS), np.float32),
+        }
+        return [np.zeros(*shapes[name]) for name in self.inputs]
+
+    def features(self, inks: list[list[np.ndarray]]) -> list[np.ndarray]:
+        """The model's inputs for validated inks, in the order the artifact declares them."""
+        make = {"image": render_batch, "sequence": sequence_batch}
+        return [make[name](inks) for name in self.inputs]
 
     @torch.inference_mode()
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        logits = self.artifact.module(torch.from_numpy(np.ascontiguousarray(images)))
+    def probabilities(self, *inputs: np.ndarray) -> np.ndarray:
+        logits = self.artifact.module(*(torch.from_numpy(np.ascontiguousarray(x)) for x in inputs))
         return torch.softmax(logits, dim=1).numpy()
 
     def recognize(self, inks: list[list[np.ndarray]]) -> BatchResult:
         """Class probabilities for validated inks (see ``ml.ink.validate_ink``)."""
         t0 = time.perf_counter()
-        images = render_batch(inks)
+        inputs = self.features(inks) if len(inks) else []
         t1 = time.perf_counter()
-        probs = self.probabilities(images) if len(inks) else np.zeros((0, len(self.classes)), np.float32)
+        probs = self.probabilities(*inputs) if len(inks) else np.zeros((0, len(self.classes)), np.float32)
         t2 = time.perf_counter()
         return BatchResult(probs, (t1 - t0) * 1000, (t2 - t1) * 1000)
 

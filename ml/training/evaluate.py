@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ml.artifact import load_artifact
+from ml.artifact import Artifact, load_artifact
 from ml.raster import render_batch
+from ml.sequence import sequence_batch
 from ml.training import metrics
 from ml.training.sources import Sources
 
@@ -23,9 +24,28 @@ DEFAULT_EXPERIMENTS = Path(__file__).with_name("EXPERIMENTS.md")
 
 
 @torch.inference_mode()
-def artifact_proba(module: torch.jit.ScriptModule, images: np.ndarray, bs: int = 512) -> np.ndarray:
-    out = [torch.softmax(module(torch.from_numpy(images[i : i + bs])), 1).numpy() for i in range(0, len(images), bs)]
+def artifact_proba(forward, *inputs: np.ndarray, bs: int = 512) -> np.ndarray:
+    """Softmax of ``forward`` (an artifact's module, or one of its exported methods) over aligned input arrays."""
+    n = len(inputs[0])
+    out = [
+        torch.softmax(forward(*(torch.from_numpy(x[i : i + bs]) for x in inputs)), 1).numpy() for i in range(0, n, bs)
+    ]
     return np.concatenate(out) if out else np.zeros((0, 62), np.float32)
+
+
+def ink_proba(art: Artifact, inks: list) -> np.ndarray:
+    """What serving computes for these inks: every input the artifact declares, made by the serving code."""
+    make = {"image": render_batch, "sequence": sequence_batch}
+    return artifact_proba(art.module, *(make[name](inks) for name in art.inputs))
+
+
+def image_proba(art: Artifact, images: np.ndarray) -> np.ndarray | None:
+    """Probabilities for bare images (MNIST): the image model alone, or None when the artifact has none."""
+    if art.inputs == ("image",):
+        return artifact_proba(art.module, images)
+    if "image" in art.inputs and hasattr(art.module, "image_logits"):
+        return artifact_proba(art.module.image_logits, images)
+    return None
 
 
 def _subsample(n: int, limit: int, seed: int = 0) -> np.ndarray:
@@ -68,10 +88,11 @@ def compute_report(model_path: Path, data_dir: Path, limit: int = 0, latency_rep
     src = Sources(data_dir)
     keep = _subsample(len(src.ink_val), limit)
     inks, y = [src.ink_val[i] for i in keep], src.ink_val_y[keep]
-    probs = artifact_proba(art.module, render_batch(inks))
+    probs = ink_proba(art, inks)
     mk = _subsample(len(src.mnist_test_x), limit)
-    pm = artifact_proba(art.module, src.mnist_test_x[mk])
-    mnist_y = src.mnist_test_y[mk]
+    pm = image_proba(art, src.mnist_test_x[mk])
+    mnist_y = src.mnist_test_y[mk] if pm is not None else src.mnist_test_y[:0]
+    pm = pm if pm is not None else np.zeros((0, 62), np.float32)
     pred = probs.argmax(1)
     return {
         "model_path": str(model_path),

@@ -99,9 +99,55 @@ def _latency_row(lat: dict, b: int) -> str:
     return f"| {b} | " + " | ".join(f"{c:.3f} ms" for c in cells) + " |"
 
 
+def _trained_line(meta: dict) -> str:
+    cfg = meta.get("config", {})
+    start = cfg.get("init_from") not in (None, "None")
+    return (
+        f"`{meta.get('command', 'unknown')}` in {meta.get('train_minutes', 'unknown')} minutes "
+        f"on {meta.get('device', cfg.get('device', 'cpu'))}; seed {cfg.get('seed', '?')}"
+        + (f"; starting from the weights of `{cfg['init_from']}`." if start else ".")
+    )
+
+
+def _model_lines(meta: dict) -> list[str]:
+    members = meta.get("members")
+    if not members:
+        return [
+            "- Input: ink rendered by `ml/raster.py` to 28×28 (the same code in training and serving). "
+            f"Output: 62 classes `{''.join(CLASSES)}`.",
+            f"- Trained with {_trained_line(meta)}",
+        ]
+    lines = [
+        f"- An ensemble of {len(members)} models over the same ink: each family's probabilities averaged, then "
+        f"mixed {meta.get('image_weight', 0.5):.2f} image / {1 - meta.get('image_weight', 0.5):.2f} sequence; "
+        f"joined by `{meta.get('command')}`. Output: 62 classes `{''.join(CLASSES)}`."
+    ]
+    for m in members:
+        if m.get("kind", "image") == "image":
+            what = "Image CNN, ink rendered by `ml/raster.py` to 28×28"
+        else:
+            what = (
+                f"Stroke-sequence 1-D CNN, the pen path resampled to {meta.get('seq_len', 64)} points by "
+                f"`ml/sequence.py` (`{meta.get('sequence_version')}`: x, y, step, pen lift)"
+            )
+        lines.append(
+            f"- {what}: `{m.get('version')}`, {m.get('parameters', 0):,} parameters. Trained with {_trained_line(m)}"
+        )
+    return lines
+
+
+def _history_tables(meta: dict) -> list[str]:
+    members = meta.get("members")
+    if not members:
+        return _history_table(meta.get("history", []))
+    out = []
+    for m in members:
+        out += [f"`{m.get('version')}`:", "", *_history_table(m.get("history", [])), ""]
+    return out
+
+
 def render_card(report: dict, figure: str, experiments: str = "") -> str:
     meta, v, lat = report["meta"], report["val"], report["latency"]
-    cfg = meta.get("config", {})
     data = report["data"]
     lines = [
         "# Model card: Inkbus recogniser",
@@ -113,22 +159,19 @@ def render_card(report: dict, figure: str, experiments: str = "") -> str:
         f"- Version `{meta.get('version')}`, {meta.get('parameters', 0):,} parameters, artifact "
         f"{report['artifact_bytes'] / 1e6:.2f} MB (TorchScript; class map and preprocessing "
         f"`{PREPROCESSING_VERSION}` inside).",
-        f"- Input: ink rendered by `ml/raster.py` to 28×28 (the same code in training and serving). Output: 62 classes "
-        f"`{''.join(CLASSES)}`.",
-        f"- Trained with `{meta.get('command', 'unknown')}` in {meta.get('train_minutes', 'unknown')} minutes "
-        f"on {meta.get('device', cfg.get('device', 'cpu'))}; seed {cfg.get('seed', '?')}"
-        + (
-            f"; starting from the weights of `{cfg['init_from']}`."
-            if cfg.get("init_from") not in (None, "None")
-            else "."
-        ),
+        *_model_lines(meta),
         "",
         "## Data",
         "- UNIPEN train_r01_v07 online ink (categories 1a/1b/1c), split **by writer**: "
         f"{data['ink_train']:,} training samples; validation {data['ink_val']:,} samples from {data['val_writers']} "
         "writers never seen in training. Ink is augmented before rendering (affine, jitter, point dropout, pen width).",
         f"- MNIST train ({data['mnist_train']:,}) and EMNIST ByClass (the official test split, "
-        f"{data['emnist']:,} images, used as training data) mixed in each epoch; MNIST test held out.",
+        f"{data['emnist']:,} images, used as training data) mixed in each epoch; MNIST test held out."
+        + (
+            " The stroke-sequence models train on the UNIPEN training ink only (images have no pen path)."
+            if meta.get("members")
+            else ""
+        ),
         "",
         "## Results (writer-disjoint UNIPEN validation)",
         *_targets_table(report),
@@ -138,15 +181,17 @@ def render_card(report: dict, figure: str, experiments: str = "") -> str:
         "their capitals.",
         f"- 62-way exact top-1: {_pct(v['exact_top1'])}; top-3: {_pct(v['top3'])}; "
         f"expected calibration error (15 bins): {v['ece']:.4f}; {v['samples']:,} samples.",
-        f"- MNIST test: {_pct(report['mnist']['within_digits'])} among the 10 digits "
+        f"- MNIST test{' (the image CNN alone: MNIST has no pen path)' if meta.get('members') else ''}: "
+        f"{_pct(report['mnist']['within_digits'])} among the 10 digits "
         f"({_pct(report['mnist']['exact_62way'])} 62-way), {report['mnist']['samples']:,} images.",
         "",
         "## Inference latency on this CPU",
-        f"Per sample, render + forward through the serving `Recognizer`: the best of three rounds' medians, "
+        f"Per sample, preprocessing (render{' and pen-path features' if meta.get('members') else ''}) + forward "
+        "through the serving `Recognizer`: the best of three rounds' medians, "
         f"{lat['torch_threads']} torch threads "
         f"({report['cpu']}, {os.cpu_count()} cores, load average {report['load']:.1f} while measuring):",
         "",
-        "| batch | total | render | model |",
+        "| batch | total | preprocess | model |",
         "|---:|---:|---:|---:|",
         *(_latency_row(lat, b) for b in (1, 64)),
         "",
@@ -160,7 +205,7 @@ def render_card(report: dict, figure: str, experiments: str = "") -> str:
         *_per_class_table(report["per_class"]),
         "",
         "## Training curve",
-        *_history_table(meta.get("history", [])),
+        *_history_tables(meta),
         "",
     ]
     if experiments:

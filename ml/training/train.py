@@ -51,6 +51,7 @@ class TrainConfig:
     resume: bool = True
     val_fraction: float = 0.1
     init_from: Path | None = None  # start from these weights (an artifact or a checkpoint): fine-tuning
+    arch: str = "cnn"  # "cnn": the image model; "seq": the stroke-sequence model (ml/training/seqtrain.py)
     bf16: bool = False  # bfloat16 autocast + channels-last: about 2x faster on CPUs with AMX / AVX512-BF16
     version: str = field(default_factory=lambda: time.strftime("inknet-%Y%m%d-%H%M"))
     command: str = field(default_factory=lambda: " ".join(["inkbus", *sys.argv[1:]]))
@@ -159,6 +160,10 @@ def _train_epoch(model, opt, sched, batches, total: int, desc: str, cfg: TrainCo
 
 
 def train(cfg: TrainConfig, echo=print) -> dict:
+    if cfg.arch == "seq":
+        from ml.training.seqtrain import train_seq
+
+        return train_seq(cfg, echo)
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     log = _Log(Path(cfg.log_path or Path(cfg.out).with_suffix(".train.jsonl")), echo)

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -188,3 +189,51 @@ def test_training_for_a_time_budget_stops_by_itself(tmp_path, data_dir):
     meta = train(tiny_config(tmp_path, data_dir, epochs=10_000, minutes=0.05), echo=lambda m: None)
     assert 1 <= len(meta["history"]) < 10_000
     check_artifact(tmp_path / "inknet.pt")
+
+
+def test_sequence_model_trains_and_joins_the_cnn_in_one_served_artifact(tmp_path, data_dir):
+    from ml.recognizer import Recognizer
+    from ml.sequence import SEQ_CHANNELS, SEQ_LEN
+
+    seq_meta = train(tiny_config(tmp_path / "s", data_dir, epochs=1, arch="seq"), echo=lambda m: None)
+    seq_art = load_artifact(tmp_path / "s" / "inknet.pt")
+    assert seq_art.inputs == ("sequence",) and seq_meta["history"][0]["val_samples"] > 0
+    assert seq_art.module(torch.zeros(2, SEQ_LEN, SEQ_CHANNELS)).shape == (2, metadata.NUM_CLASSES)
+    train(tiny_config(tmp_path / "c", data_dir, epochs=1), echo=lambda m: None)
+    out = tmp_path / "ens.pt"
+    args = ["ensemble", "--image", str(tmp_path / "c" / "inknet.pt"), "--seq", str(tmp_path / "s" / "inknet.pt")]
+    res = CliRunner().invoke(cli, [*args, "--out", str(out), "--version", "ens-test"])
+    assert res.exit_code == 0, res.output
+    art = load_artifact(out)
+    assert art.inputs == ("image", "sequence") and [m["version"] for m in art.meta["members"]] == [
+        load_artifact(tmp_path / "c" / "inknet.pt").version,
+        seq_art.version,
+    ]
+    # serving builds both inputs from the same ink: probabilities of the two members averaged
+    from ml.ink import validate_ink
+    from tests.helpers import sample_ink
+
+    rec = Recognizer(out)
+    probs = rec.recognize([validate_ink(r) for r in sample_ink()[:5]]).probs
+    assert probs.shape == (5, metadata.NUM_CLASSES) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    card = tmp_path / "MODEL_CARD.md"
+    res = CliRunner().invoke(
+        cli, ["eval", "--model", str(out), "--data-dir", str(data_dir), "--card", str(card), "--limit", "40"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "Stroke-sequence 1-D CNN" in card.read_text() and "the image CNN alone" in card.read_text()
+
+
+def test_an_artifact_with_other_sequence_features_is_refused(tmp_path):
+    from ml.artifact import ArtifactError, save_artifact
+
+    class Seq(torch.nn.Module):
+        def forward(self, seq: torch.Tensor) -> torch.Tensor:
+            return seq.flatten(1)[:, :62]
+
+    path = save_artifact(Seq(), tmp_path / "s.pt", {"version": "s", "inputs": ["sequence"], "sequence_version": "x"})
+    with pytest.raises(ArtifactError, match="pen-path features"):
+        load_artifact(path)
+    path = save_artifact(Seq(), tmp_path / "t.pt", {"version": "t", "inputs": ["sound"]})
+    with pytest.raises(ArtifactError, match="inputs"):
+        load_artifact(path)
