@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -157,6 +158,9 @@ def worker(pool, concurrency, loglevel) -> None:
             "--concurrency=1",
             "--without-gossip",
             "--without-mingle",
+            # unique per process: two workers on one host under Celery's default name fight over the
+            # exclusive pidbox queue (RESOURCE_LOCKED), and the second one's control channel dies
+            f"--hostname=inkbus-{os.getpid()}@%h",
         ]
     )
 

@@ -31,7 +31,7 @@ def _records(source: TextIO) -> Iterator[tuple[dict | None, InkError | None]]:
 def recognize_stream(source: TextIO, out: TextIO, settings: Settings, *, top_k: int, batch_size: int) -> bool:
     from ml.recognizer import Recognizer
 
-    rec = Recognizer(settings.model_path, settings.torch_threads)
+    rec = Recognizer(settings.model_path)  # a batch job on this machine alone: torch's default, every core
     ok = True
     pending: list[tuple[dict, object]] = []  # (output row, strokes or InkError)
 

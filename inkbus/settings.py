@@ -25,14 +25,23 @@ class Settings(BaseSettings):
     dead_letter_ttl_ms: int = Field(7 * 24 * 3600 * 1000, description="How long dead-lettered jobs are kept")
     dead_letter_max: int = Field(100_000, description="Most dead-lettered jobs kept (oldest dropped first)")
     publish_confirm_timeout_s: float = Field(5.0, description="Wait this long for a publisher confirm")
+    publisher_channels: int = Field(
+        4, ge=1, le=64, description="Confirm channels an edge publishes on at once (each waits for its confirm)"
+    )
 
     # --- worker
     batch_max: int = Field(64, description="Most jobs in one forward pass")
-    batch_wait_ms: float = Field(2.0, description="How long a worker waits to fill a batch once it has a job")
+    batch_wait_ms: float = Field(
+        0.0, ge=0, description="Extra wait to fill a batch once a worker has a job (delivered jobs always join)"
+    )
     worker_batching: bool = Field(True, description="Run the micro-batching job consumer in the worker")
     worker_pool: str = Field("solo", description="Celery pool for the worker process: solo, threads or prefork")
     worker_concurrency: int = Field(1, description="Batching consumers per worker process")
-    torch_threads: int = Field(0, description="torch intra-op threads; 0 keeps torch's default")
+    torch_threads: int = Field(
+        1,
+        ge=0,
+        description="torch intra-op threads per worker process (scale with processes; 0 = torch's default, all cores)",
+    )
 
     # --- model and data
     model_path: Path = Field(REPO_ROOT / "models" / "inknet.pt", description="Exported model artifact")

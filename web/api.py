@@ -39,7 +39,7 @@ def recognize():
         k = _top_k(obj)
     except InkError as exc:
         return error_response(INK_STATUS.get(exc.code, 422), exc.code, exc.message)
-    stats = bridge.job_queue_stats()
+    stats = bridge.job_queue_stats(block=False)
     if stats is None:
         return error_response(503, "broker_unavailable", "the message broker is unreachable; try again shortly")
     if stats[1] == 0:

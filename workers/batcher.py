@@ -1,8 +1,8 @@
 """The micro-batching job consumer: many queued jobs -> one forward pass.
 
 Why a kombu consumer and not one Celery task per job: a forward pass over 64 renders costs
-little more than over one, so the consumer drains whatever the broker has delivered (up to
-``batch_max``, waiting at most ``batch_wait_ms`` once it holds a job) and runs them together.
+little more than over one, so the consumer drains whatever the broker has already delivered (up
+to ``batch_max``; it waits for more only if ``batch_wait_ms`` asks) and runs them together.
 Acknowledgement is late: a job is acked only after its event is published on the same channel,
 so a worker killed mid-batch leaves its jobs unacked and the broker redelivers them.
 """
@@ -39,6 +39,15 @@ class _LRU(OrderedDict):
         self.move_to_end(key)
         if len(self) > self.size:
             self.popitem(last=False)
+
+
+def _take_ready(conn) -> bool:
+    """Process one frame the broker has already sent, without waiting; False when there is none."""
+    try:
+        conn.drain_events(timeout=0.0001)
+        return True
+    except TimeoutError:
+        return False
 
 
 def _direct(fn, *args):
@@ -84,21 +93,28 @@ class BatchingConsumer(ResilientConsumer):
             on_decode_error=lambda m, e: None,
         )
         wait_s = self.settings.batch_wait_ms / 1000
+        full = self.settings.batch_max
         with jobs, control:
             self.ready.set()
             log.info("worker %s consuming %s", self.name, jobs.queues[0].name)
             first = 0.0
             while not self.stopping:
-                timeout = 0.5 if not self._buf else max(0.0005, first + wait_s - time.monotonic())
-                drain(conn, timeout)
                 if not self._buf:
-                    continue
-                if len(self._buf) == 1 and first == 0.0:
+                    drain(conn, 0.5)
+                    if not self._buf:
+                        continue
                     first = time.monotonic()
-                if len(self._buf) >= self.settings.batch_max or time.monotonic() >= first + wait_s:
-                    batch, self._buf = self._buf, []
-                    first = 0.0
-                    self._flush(batch, producer)
+                # Natural batching: every job already delivered joins the batch without any waiting, so
+                # a lone job runs at once and, under load, the jobs that arrived during the previous
+                # forward pass make the next batch. ``batch_wait_ms`` can add a deliberate wait on top.
+                while len(self._buf) < full and _take_ready(conn):
+                    pass
+                remaining = first + wait_s - time.monotonic()
+                if len(self._buf) < full and remaining > 0:
+                    drain(conn, remaining)
+                    continue
+                batch, self._buf = self._buf, []
+                self._flush(batch, producer)
 
     def _on_job(self, body, message) -> None:
         self._buf.append((body, message))

@@ -23,30 +23,51 @@ from inkbus.bench.procs import Child
 from inkbus.settings import Settings
 
 
+def _per_batch(rec, inks: list, bs: int, count: int) -> dict:
+    t0 = time.perf_counter()
+    render = infer = 0.0
+    for i in range(0, count, bs):
+        r = rec.recognize(inks[i : i + bs])
+        render += r.render_ms
+        infer += r.inference_ms
+    wall = time.perf_counter() - t0
+    return {
+        "samples_per_s": round(count / wall, 1),
+        "ms_per_sample": round(wall * 1000 / count, 4),
+        "render_ms_per_sample": round(render / count, 4),
+        "inference_ms_per_sample": round(infer / count, 4),
+    }
+
+
 def ceiling(settings: Settings, n: int = 1024, batches=(1, 16, 64, 256)) -> dict:
-    """In-process render + forward: the physical limit of this machine, per batch size."""
+    """In-process render + forward: the physical limit of this machine, per batch size, on all cores.
+
+    Batch 1 is measured again with the workers' thread count (``INKBUS_TORCH_THREADS``): that is the
+    in-process latency the live path is compared with.
+    """
+    import torch
+
     from ml.recognizer import Recognizer
 
-    rec = Recognizer(settings.model_path, settings.torch_threads)
+    cores = torch.get_num_threads()
+    rec = Recognizer(settings.model_path)
     inks = validated(load_sample(n))
-    out = {}
-    for bs in batches:
-        count = min(n, max(bs * 8, 128))
-        t0 = time.perf_counter()
-        render = infer = 0.0
-        for i in range(0, count, bs):
-            r = rec.recognize(inks[i : i + bs])
-            render += r.render_ms
-            infer += r.inference_ms
-        wall = time.perf_counter() - t0
-        out[str(bs)] = {
-            "samples_per_s": round(count / wall, 1),
-            "ms_per_sample": round(wall * 1000 / count, 4),
-            "render_ms_per_sample": round(render / count, 4),
-            "inference_ms_per_sample": round(infer / count, 4),
-        }
+    out = {str(bs): _per_batch(rec, inks, bs, min(n, max(bs * 8, 128))) for bs in batches}
     best = max(out.values(), key=lambda v: v["samples_per_s"])
-    return {"by_batch": out, "best_samples_per_s": best["samples_per_s"]}
+    worker_threads = settings.torch_threads or cores
+    torch.set_num_threads(worker_threads)
+    try:
+        _per_batch(rec, inks, 1, 16)  # warm-up at the new thread count
+        single = _per_batch(rec, inks, 1, min(n, 256))
+    finally:
+        torch.set_num_threads(cores)
+    return {
+        "by_batch": out,
+        "best_samples_per_s": best["samples_per_s"],
+        "threads": cores,
+        "worker_threads": worker_threads,
+        "worker_batch1": single,
+    }
 
 
 def _purge(settings: Settings) -> None:

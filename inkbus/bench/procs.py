@@ -31,6 +31,34 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime + cutime + cstime) / _TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds spent busy by the whole machine (all cores), from /proc/stat."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / _TICKS
+
+
+def broker_pid() -> int | None:
+    """The local RabbitMQ node's pid (beam.smp), when it runs on this machine."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if b"beam.smp" in (proc / "cmdline").read_bytes() and b"rabbit" in (proc / "cmdline").read_bytes():
+                    return int(proc.name)
+            except OSError:
+                continue
+    return None
+
+
+def self_cpu_seconds() -> float:
+    """This process's CPU (the simulated drawers run here)."""
+    t = os.times()
+    return t.user + t.system
+
+
 class Child:
     def __init__(self, args: list[str], env: dict, log: Path):
         self._log = open(log, "wb")
@@ -56,8 +84,22 @@ class Child:
         self._log.close()
 
 
-def start_stack(settings: Settings, workdir: Path) -> tuple[Child, Child, str]:
-    """``inkbus edge`` (gevent) and one ``inkbus worker``; returns them and the edge's URL once ready."""
+class Group:
+    """Several worker processes measured and stopped as one."""
+
+    def __init__(self, children: list[Child]):
+        self.children = children
+
+    def cpu(self) -> float:
+        return sum(c.cpu() for c in self.children)
+
+    def stop(self) -> None:
+        for c in self.children:
+            c.stop()
+
+
+def start_stack(settings: Settings, workdir: Path, workers: int = 1) -> tuple[Child, Group, str]:
+    """``inkbus edge`` (gevent) and ``workers`` ``inkbus worker`` processes; returns them and the edge's URL."""
     import requests
 
     port = free_port()
@@ -66,20 +108,22 @@ def start_stack(settings: Settings, workdir: Path) -> tuple[Child, Child, str]:
         "INKBUS_MODEL_PATH": str(settings.model_path),
         "INKBUS_PORT": str(port),
         "INKBUS_LOG_LEVEL": "WARNING",
+        "INKBUS_TORCH_THREADS": str(settings.torch_threads),
         # the benchmark's drawers share one address: raise the per-connection limits out of the way
         "INKBUS_SOCKET_MAX_MESSAGES_PER_S": "1000",
     }
-    worker = Child(["worker", "--loglevel", "WARNING"], env, workdir / "worker.log")
+    group = Group([Child(["worker", "--loglevel", "WARNING"], env, workdir / f"worker{i}.log") for i in range(workers)])
     edge = Child(["edge"], env, workdir / "edge.log")
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
-            if requests.get(url + "/readyz", timeout=1).status_code == 200:
-                return edge, worker, url
-        except requests.RequestException:
+            ready = requests.get(url + "/readyz", timeout=1)
+            if ready.status_code == 200 and ready.json().get("workers", 0) >= workers:
+                return edge, group, url
+        except (requests.RequestException, ValueError):
             pass
         time.sleep(0.3)
     edge.stop()
-    worker.stop()
-    raise RuntimeError("edge and worker did not become ready")
+    group.stop()
+    raise RuntimeError("edge and workers did not become ready")

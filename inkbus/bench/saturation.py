@@ -10,6 +10,7 @@ from bus.connection import connect
 from bus.schemas import RecognizeJob
 from bus.topology import JOBS_EXCHANGE, RK_RECOGNIZE
 from inkbus.bench.common import Replies, load_sample
+from inkbus.bench.procs import broker_pid, cpu_seconds, machine_busy_seconds, self_cpu_seconds
 from inkbus.settings import Settings
 
 
@@ -32,10 +33,30 @@ def _offer(producer, replies: Replies, rows, rate: float, seconds: float) -> dic
     return {"offered_per_s": rate, "sent": sent, "throughput_per_s": round(answered / seconds, 1)}
 
 
+def _cpu(worker, broker: int | None) -> dict:
+    return {
+        "worker": worker.cpu() if worker else 0.0,
+        "load_generator": self_cpu_seconds(),
+        "rabbitmq": cpu_seconds(broker) if broker else 0.0,
+        "machine": machine_busy_seconds(),
+    }
+
+
 def saturation(
-    settings: Settings, *, start: float = 100, factor: float = 1.6, step_s: float = 4.0, max_steps: int = 10
+    settings: Settings,
+    *,
+    start: float = 100,
+    factor: float = 1.6,
+    step_s: float = 4.0,
+    max_steps: int = 10,
+    worker=None,
 ) -> dict:
-    """Needs a running worker. Stops when a step gains under 5 % over the best so far."""
+    """Needs a running worker. Stops when a step gains under 5 % over the best so far.
+
+    Each step also records where the machine's CPU went (percent of one core), so a plateau can be
+    told apart: the worker's own limit, or the machine shared with the broker and the load generator.
+    """
+    broker = broker_pid()
     rows = load_sample(248)
     replies = Replies(settings)
     conn = connect(settings)
@@ -43,7 +64,10 @@ def saturation(
     steps, best, rate = [], 0.0, start
     try:
         for _ in range(max_steps):
+            c0, t0 = _cpu(worker, broker), time.monotonic()
             step = _offer(producer, replies, rows, rate, step_s)
+            c1, dt = _cpu(worker, broker), time.monotonic() - t0
+            step["cpu_percent"] = {k: round((c1[k] - c0[k]) / dt * 100, 1) for k in c0}
             steps.append(step)
             if step["throughput_per_s"] < best * 1.05:
                 break

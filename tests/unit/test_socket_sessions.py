@@ -31,7 +31,7 @@ class FakeBridge:
         self.publisher = FakePublisher()
         self.stats = (0, 1)
 
-    def job_queue_stats(self):
+    def job_queue_stats(self, max_age_s=1.0, block=True):
         return self.stats
 
     def submit(self, job):
