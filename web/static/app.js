@@ -173,7 +173,7 @@
     if (strokes.length === 0) return;
     strokes.pop();
     if (strokes.length === 0) origin = null;
-    scheduleRedraw();
+    redraw(); // at once, not on the next frame: the pad must never show ink the guess panel has dropped
     if (socket.connected) action("undo", {}, true);
     if (strokes.length) thinking(); else idle();
   }
@@ -182,7 +182,7 @@
     if (active) { clearInterval(batchTimer); active = null; pending = []; }
     strokes.length = 0;
     origin = null;
-    scheduleRedraw();
+    redraw(); // at once (see undo): the panel says "idle" in the same task, so the pad is blank with it
     if (socket.connected) action("clear", {}, true);
     idle();
   }
