@@ -24,6 +24,15 @@ def drain(conn, timeout: float) -> None:
         conn.heartbeat_check()
 
 
+def take_ready(conn) -> bool:
+    """Process one frame the broker has already sent, without waiting; False when there is none."""
+    try:
+        conn.drain_events(timeout=0.0001)
+        return True
+    except TimeoutError:
+        return False
+
+
 class ResilientConsumer:
     name = "consumer"
 

@@ -17,6 +17,14 @@ from ml.metadata import IMAGE_SIZE
 from ml.raster import render_batch
 from ml.sequence import SEQ_CHANNELS, SEQ_LEN, sequence_batch
 
+# How each input an artifact can declare is made from validated inks (ml/artifact.py checks the names).
+FEATURES = {"image": render_batch, "sequence": sequence_batch}
+
+
+def model_inputs(names: tuple[str, ...], inks: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """The arrays a model declaring ``names`` takes, in that order, for validated inks."""
+    return [FEATURES[name](inks) for name in names]
+
 
 @dataclass(frozen=True)
 class BatchResult:
@@ -44,11 +52,6 @@ class Recognizer:
         }
         return [np.zeros(*shapes[name]) for name in self.inputs]
 
-    def features(self, inks: list[list[np.ndarray]]) -> list[np.ndarray]:
-        """The model's inputs for validated inks, in the order the artifact declares them."""
-        make = {"image": render_batch, "sequence": sequence_batch}
-        return [make[name](inks) for name in self.inputs]
-
     @torch.inference_mode()
     def probabilities(self, *inputs: np.ndarray) -> np.ndarray:
         logits = self.artifact.module(*(torch.from_numpy(np.ascontiguousarray(x)) for x in inputs))
@@ -57,7 +60,7 @@ class Recognizer:
     def recognize(self, inks: list[list[np.ndarray]]) -> BatchResult:
         """Class probabilities for validated inks (see ``ml.ink.validate_ink``)."""
         t0 = time.perf_counter()
-        inputs = self.features(inks) if len(inks) else []
+        inputs = model_inputs(self.inputs, inks) if len(inks) else []
         t1 = time.perf_counter()
         probs = self.probabilities(*inputs) if len(inks) else np.zeros((0, len(self.classes)), np.float32)
         t2 = time.perf_counter()

@@ -19,16 +19,10 @@ SEQ_CHANNELS = 5
 SEQUENCE_VERSION = "seq-v1"
 
 
-def _allocate(lengths: np.ndarray, total: int) -> np.ndarray:
-    """Points per stroke, proportional to length, at least one each, summing to ``total``."""
-    n = len(lengths)
-    if lengths.sum() <= 0:
-        base = np.full(n, total // n)
-        base[: total - base.sum()] += 1
-        return base
-    alloc = np.maximum(1, np.floor(lengths / lengths.sum() * (total - n)).astype(np.int64) + 1)
-    alloc[np.argmax(lengths)] += total - alloc.sum()  # rounding goes to the longest stroke
-    return alloc
+def _arc_length(q: np.ndarray) -> float:
+    # cumsum, not sum: a left-to-right total, bit for bit what sequence_batch's reduceat computes, so a
+    # tie in the allocation (two equal strokes) breaks the same way in both
+    return float(np.cumsum(np.hypot(*np.diff(q, axis=0).T))[-1]) if len(q) > 1 else 0.0
 
 
 def _resample(p: np.ndarray, k: int) -> np.ndarray:
@@ -49,9 +43,10 @@ def ink_to_sequence(strokes: list[np.ndarray], length: int = SEQ_LEN) -> np.ndar
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     extent = float((hi - lo).max()) or 1.0
     centre = (lo + hi) / 2
-    lengths = np.array([np.hypot(*np.diff(s, axis=0).T).sum() if len(s) > 1 else 0.0 for s in strokes])
-    alloc = _allocate(lengths, length)
-    xy = np.concatenate([_resample((s - centre) / extent, k) for s, k in zip(strokes, alloc, strict=True)])
+    norm = [(s - centre) / extent for s in strokes]
+    lengths = np.array([_arc_length(q) for q in norm])
+    alloc = _allocate(lengths, np.zeros(len(norm), np.int64), 1, length)
+    xy = np.concatenate([_resample(q, k) for q, k in zip(norm, alloc, strict=True)])
     lift = np.zeros(length, np.float32)
     lift[np.cumsum(alloc)[:-1]] = 1.0
     d = np.diff(xy, axis=0, prepend=xy[:1])
@@ -89,8 +84,9 @@ def sequence_batch(batch: list[list[np.ndarray]], length: int = SEQ_LEN) -> np.n
     seg[stroke_of_point[1:] != stroke_of_point[:-1]] = 0.0  # the jump to the next stroke is not drawn
     cum = np.concatenate([[0.0], np.cumsum(seg)])
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    lengths = cum[starts + sizes - 1] - cum[starts]
-    alloc = _allocate_batch(lengths, ink_of_stroke, n, length)
+    # per stroke, not as differences of ``cum``: those would carry the rounding of every earlier ink
+    lengths = np.add.reduceat(np.append(seg, 0.0), starts)
+    alloc = _allocate(lengths, ink_of_stroke, n, length)
     # one monotone coordinate for the whole batch: a unit gap between strokes keeps them apart
     coord = cum + stroke_of_point
     first = np.concatenate([[0], np.cumsum(alloc)[:-1]])
@@ -114,8 +110,10 @@ def _longest(strokes: list[np.ndarray], length: int) -> list[np.ndarray]:
     return [strokes[i] for i in keep]
 
 
-def _allocate_batch(lengths: np.ndarray, ink: np.ndarray, n: int, total: int) -> np.ndarray:
-    """``_allocate`` for every ink of a batch at once (``ink`` says which ink each stroke belongs to)."""
+def _allocate(lengths: np.ndarray, ink: np.ndarray, n: int, total: int) -> np.ndarray:
+    """Points per stroke for ``n`` inks at once (``ink``: each stroke's ink): proportional to length, at
+    least one each, ``total`` per ink; the rounding goes to an ink's longest stroke, and an ink with no
+    length at all spreads its points evenly."""
     count = np.bincount(ink, minlength=n)
     whole = np.bincount(ink, weights=lengths, minlength=n)
     first = np.concatenate([[0], np.cumsum(count)[:-1]])

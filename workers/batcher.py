@@ -19,7 +19,7 @@ from collections.abc import Callable
 from kombu import Consumer, Producer
 from pydantic import ValidationError
 
-from bus.consumer import ResilientConsumer, drain
+from bus.consumer import ResilientConsumer, drain, take_ready
 from bus.schemas import ErrorEvent, RecognizeJob, Supersede
 from bus.topology import EVENTS_EXCHANGE, control_queue, declare_topology, event_routing_key, job_queue
 from inkbus.settings import Settings
@@ -39,15 +39,6 @@ class _LRU(OrderedDict):
         self.move_to_end(key)
         if len(self) > self.size:
             self.popitem(last=False)
-
-
-def _take_ready(conn) -> bool:
-    """Process one frame the broker has already sent, without waiting; False when there is none."""
-    try:
-        conn.drain_events(timeout=0.0001)
-        return True
-    except TimeoutError:
-        return False
 
 
 def _direct(fn, *args):
@@ -107,7 +98,7 @@ class BatchingConsumer(ResilientConsumer):
                 # Natural batching: every job already delivered joins the batch without any waiting, so
                 # a lone job runs at once and, under load, the jobs that arrived during the previous
                 # forward pass make the next batch. ``batch_wait_ms`` can add a deliberate wait on top.
-                while len(self._buf) < full and _take_ready(conn):
+                while len(self._buf) < full and take_ready(conn):
                     pass
                 remaining = first + wait_s - time.monotonic()
                 if len(self._buf) < full and remaining > 0:

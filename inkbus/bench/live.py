@@ -13,7 +13,7 @@ import time
 from collections import Counter
 
 from inkbus.bench.common import load_sample, percentiles
-from inkbus.bench.procs import broker_pid, cpu_seconds, machine_busy_seconds, self_cpu_seconds
+from inkbus.bench.procs import broker_pid, cpu_percent, cpu_snapshot
 
 CHUNKS = 6  # ~300 ms of drawing at 50 ms per chunk
 CHUNK_S = 0.05
@@ -130,21 +130,11 @@ def live(
 ) -> dict:
     """``n`` active drawers (and ``idle`` connected pages that never draw)."""
     broker = broker_pid()
-
-    def cpu_now() -> dict:
-        return {
-            "edge": edge.cpu() if edge else 0.0,
-            "worker": worker.cpu() if worker else 0.0,
-            "drawers": self_cpu_seconds(),
-            "rabbitmq": cpu_seconds(broker) if broker else 0.0,
-            "machine": machine_busy_seconds(),
-        }
-
-    cpu0 = cpu_now()
+    cpu0 = cpu_snapshot("drawers", broker, edge=edge, worker=worker)
     t0 = time.monotonic()
     tally, elapsed = asyncio.run(_run(url, n, warmup_s, measure_s, seed, idle))
     total = time.monotonic() - t0  # warm-up, measurement and the drawers' wind-down
-    cpu1 = cpu_now()
+    cpu1 = cpu_snapshot("drawers", broker, edge=edge, worker=worker)
     return {
         "drawers": n,
         "connected": tally.connected,
@@ -158,5 +148,5 @@ def live(
         "errors": dict(tally.errors),
         # averaged over the whole run (every process ran the same load throughout); percent of one core,
         # so "machine" can reach 100 x cores: it shows when the machine itself is the bound
-        "cpu_percent": {k: round((cpu1[k] - cpu0[k]) / total * 100, 1) for k in cpu0},
+        "cpu_percent": cpu_percent(cpu0, cpu1, total),
     }

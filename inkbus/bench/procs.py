@@ -59,6 +59,20 @@ def self_cpu_seconds() -> float:
     return t.user + t.system
 
 
+def cpu_snapshot(self_name: str, broker: int | None, **children) -> dict[str, float]:
+    """CPU seconds so far of each child (None counts 0), of this process, the broker and the whole machine."""
+    out = {name: child.cpu() if child else 0.0 for name, child in children.items()}
+    out[self_name] = self_cpu_seconds()
+    out["rabbitmq"] = cpu_seconds(broker) if broker else 0.0
+    out["machine"] = machine_busy_seconds()
+    return out
+
+
+def cpu_percent(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """Percent of one core each spent between two snapshots (``machine`` can reach 100 x cores)."""
+    return {k: round((after[k] - before[k]) / seconds * 100, 1) for k in before}
+
+
 class Child:
     def __init__(self, args: list[str], env: dict, log: Path):
         self._log = open(log, "wb")

@@ -5,6 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def reference_ms(r: dict) -> float:
+    """In-process batch-1 latency at the workers' thread count: what the live path is compared with."""
+    return r["ceiling"]["worker_batch1"]["ms_per_sample"]
+
+
+def _saturation_row(label: str, sat: dict) -> str:
+    top = max(sat["steps"], key=lambda x: x["throughput_per_s"], default={})
+    cpu = top.get("cpu_percent")
+    where = (
+        f"; at the best step CPU worker(s) {cpu['worker']}%, RabbitMQ {cpu['rabbitmq']}%, load generator "
+        f"{cpu['load_generator']}%, machine {cpu['machine']}%"
+        if cpu
+        else ""
+    )
+    return f"| {label} | {sat['saturated_per_s']} | | | | {len(sat['steps'])} steps{where} |"
+
+
 def _edge_part(x: dict) -> str:
     e = x.get("edge_latency_ms") or {}
     return f" at the edge p50 {e['p50']} / p99 {e['p99']} ms;" if e.get("p50") is not None else ""
@@ -45,27 +62,10 @@ def table(r: dict) -> str:
             f"RabbitMQ {x['cpu_percent'].get('rabbitmq', '?')}%, machine {x['cpu_percent'].get('machine', '?')}% |"
         )
     sat = r["saturation"]
-    top = max(sat["steps"], key=lambda x: x["throughput_per_s"], default={})
-    cpu = top.get("cpu_percent")
-    where = (
-        f"; at the best step CPU worker {cpu['worker']}%, RabbitMQ {cpu['rabbitmq']}%, load generator "
-        f"{cpu['load_generator']}%, machine {cpu['machine']}%"
-        if cpu
-        else ""
-    )
-    rows.append(
-        f"| saturation (offered load raised), one worker process | {sat['saturated_per_s']} | | | | "
-        f"{len(sat['steps'])} steps{where} |"
-    )
-    every = sat.get("all_cores")
-    if every:
-        top = max(every["steps"], key=lambda x: x["throughput_per_s"], default={})
-        cpu = top.get("cpu_percent", {})
-        rows.append(
-            f"| saturation, {every['workers']} worker processes (one per core) | {every['saturated_per_s']} | | | | "
-            f"{len(every['steps'])} steps; at the best step CPU workers {cpu.get('worker')}%, RabbitMQ "
-            f"{cpu.get('rabbitmq')}%, load generator {cpu.get('load_generator')}%, machine {cpu.get('machine')}% |"
-        )
+    rows.append(_saturation_row("saturation (offered load raised), one worker process", sat))
+    if sat.get("all_cores"):
+        every = sat["all_cores"]
+        rows.append(_saturation_row(f"saturation, {every['workers']} worker processes (one per core)", every))
     for h in r["http_baseline"]:
         lat = h["latency_ms"]
         rows.append(
@@ -89,8 +89,7 @@ def plot(r: dict, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for q in ("p50", "p95", "p99"):
         ax.plot(xs, [x["latency_ms"][q] for x in r["live"]], marker="o", label=f"live path {q}")
-    single = r["ceiling"].get("worker_batch1", r["ceiling"]["by_batch"]["1"])["ms_per_sample"]
-    ax.axhline(single, color="grey", ls="--", label="in-process, batch 1")
+    ax.axhline(reference_ms(r), color="grey", ls="--", label="in-process, batch 1")
     ax.set_xscale("log")
     ax.set_yscale("log")  # light and saturated loads differ by 100x: both stay readable
     ax.set_xlabel("simulated drawers (human pace)")

@@ -15,7 +15,7 @@ from inkbus.bench.drain import ceiling, drain
 from inkbus.bench.http_baseline import load_http
 from inkbus.bench.live import live
 from inkbus.bench.procs import free_port, start_stack
-from inkbus.bench.report import markdown, plot, table
+from inkbus.bench.report import markdown, plot, reference_ms, table
 from inkbus.bench.saturation import saturation
 from inkbus.settings import Settings
 
@@ -142,8 +142,7 @@ def _live_and_saturation(settings: Settings, plan: dict, workdir: Path, echo) ->
 
 
 def _ratios(r: dict) -> dict:
-    # the live path's worker runs with INKBUS_TORCH_THREADS: compare with in-process batch 1 at that count
-    single = r["ceiling"].get("worker_batch1", r["ceiling"]["by_batch"]["1"])["ms_per_sample"]
+    single = reference_ms(r)
     ref = max((x for x in r["live"] if x["drawers"] <= 200), key=lambda x: x["drawers"], default=None)
     # the system's saturated throughput on this machine: the better of one worker and one worker per core
     sat = max(r["saturation"]["saturated_per_s"], r["saturation"].get("all_cores", {}).get("saturated_per_s", 0))

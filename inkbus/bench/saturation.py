@@ -10,7 +10,7 @@ from bus.connection import connect
 from bus.schemas import RecognizeJob
 from bus.topology import JOBS_EXCHANGE, RK_RECOGNIZE
 from inkbus.bench.common import Replies, load_sample
-from inkbus.bench.procs import broker_pid, cpu_seconds, machine_busy_seconds, self_cpu_seconds
+from inkbus.bench.procs import broker_pid, cpu_percent, cpu_snapshot
 from inkbus.settings import Settings
 
 
@@ -31,15 +31,6 @@ def _offer(producer, replies: Replies, rows, rate: float, seconds: float) -> dic
         time.sleep(0.001)
     answered = len(replies.arrived) - before
     return {"offered_per_s": rate, "sent": sent, "throughput_per_s": round(answered / seconds, 1)}
-
-
-def _cpu(worker, broker: int | None) -> dict:
-    return {
-        "worker": worker.cpu() if worker else 0.0,
-        "load_generator": self_cpu_seconds(),
-        "rabbitmq": cpu_seconds(broker) if broker else 0.0,
-        "machine": machine_busy_seconds(),
-    }
 
 
 def saturation(
@@ -64,10 +55,10 @@ def saturation(
     steps, best, rate = [], 0.0, start
     try:
         for _ in range(max_steps):
-            c0, t0 = _cpu(worker, broker), time.monotonic()
+            c0, t0 = cpu_snapshot("load_generator", broker, worker=worker), time.monotonic()
             step = _offer(producer, replies, rows, rate, step_s)
-            c1, dt = _cpu(worker, broker), time.monotonic() - t0
-            step["cpu_percent"] = {k: round((c1[k] - c0[k]) / dt * 100, 1) for k in c0}
+            c1 = cpu_snapshot("load_generator", broker, worker=worker)
+            step["cpu_percent"] = cpu_percent(c0, c1, time.monotonic() - t0)
             steps.append(step)
             if step["throughput_per_s"] < best * 1.05:
                 break

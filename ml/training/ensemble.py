@@ -46,13 +46,10 @@ def build_ensemble(
     seqs = [(Path(p), load_artifact(p)) for p in seq_paths]
     if not images or not seqs:
         raise ValueError("an ensemble needs at least one image model and one sequence model")
-    for p, art in images + seqs:
-        if art.inputs not in (("image",), ("sequence",)):
-            raise ValueError(f"{p} is already an ensemble (inputs {list(art.inputs)})")
-    wrong = [str(p) for p, a in images if a.inputs != ("image",)]
-    wrong += [str(p) for p, a in seqs if a.inputs != ("sequence",)]
-    if wrong:
-        raise ValueError(f"wrong kind of model in the wrong place: {', '.join(wrong)}")
+    wrong = [f"{p} (inputs {list(a.inputs)})" for p, a in images if a.inputs != ("image",)]
+    wrong += [f"{p} (inputs {list(a.inputs)})" for p, a in seqs if a.inputs != ("sequence",)]
+    if wrong:  # a sequence model given as --image, an ensemble given as a member, ...
+        raise ValueError(f"--image takes image models and --seq sequence models: {', '.join(wrong)}")
     model = InkEnsemble(
         [_image_net(p, a.meta) for p, a in images], [_seq_net(p, a.meta) for p, a in seqs], image_weight
     ).eval()

@@ -15,8 +15,7 @@ import numpy as np
 import torch
 
 from ml.artifact import Artifact, load_artifact
-from ml.raster import render_batch
-from ml.sequence import sequence_batch
+from ml.recognizer import Recognizer, model_inputs
 from ml.training import metrics
 from ml.training.sources import Sources
 
@@ -35,8 +34,7 @@ def artifact_proba(forward, *inputs: np.ndarray, bs: int = 512) -> np.ndarray:
 
 def ink_proba(art: Artifact, inks: list) -> np.ndarray:
     """What serving computes for these inks: every input the artifact declares, made by the serving code."""
-    make = {"image": render_batch, "sequence": sequence_batch}
-    return artifact_proba(art.module, *(make[name](inks) for name in art.inputs))
+    return artifact_proba(art.module, *model_inputs(art.inputs, inks))
 
 
 def image_proba(art: Artifact, images: np.ndarray) -> np.ndarray | None:
@@ -61,8 +59,6 @@ def measure_latency(model_path: Path, inks: list, repeats: int = 30, rounds: int
     Each round takes the median of ``repeats`` calls; the best round is reported, because the
     development machine is shared and a busy neighbour only ever adds time.
     """
-    from ml.recognizer import Recognizer
-
     rec = Recognizer(model_path)
     out = {}
     for batch in (1, 64):

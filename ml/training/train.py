@@ -11,6 +11,7 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -111,13 +112,11 @@ def _initial_weights(path: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=False)["model"]
 
 
-def _build(cfg: TrainConfig, total_steps: int, device: torch.device):
-    model = Exported(InkNet(width=cfg.width, dropout=cfg.dropout))
+def _prepare(cfg: TrainConfig, model: torch.nn.Module, total_steps: int, device: torch.device):
+    """Initial weights, device, optimiser and learning-rate schedule: the same for every architecture."""
     if cfg.init_from:
         model.load_state_dict(_initial_weights(Path(cfg.init_from)))
     model = model.to(device)
-    if cfg.bf16:
-        model = model.to(memory_format=torch.channels_last)  # oneDNN's fast bf16 convolutions want NHWC
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.minutes > 0 and not cfg.dry_run:
         return model, opt, TimeSchedule(opt, cfg.lr, cfg.minutes)
@@ -159,19 +158,45 @@ def _train_epoch(model, opt, sched, batches, total: int, desc: str, cfg: TrainCo
     return float(np.mean(losses)) if losses else float("nan")
 
 
-def train(cfg: TrainConfig, echo=print) -> dict:
-    if cfg.arch == "seq":
-        from ml.training.seqtrain import train_seq
+@dataclass
+class Recipe:
+    """What one architecture brings to the shared loop (``fit``); the rest is the same for all."""
 
-        return train_seq(cfg, echo)
+    model: torch.nn.Module  # untrained; ``fit`` loads --init-from weights and moves it to the device
+    steps: int  # optimiser steps per epoch
+    batches: Callable[[np.random.Generator], Iterable]  # one epoch of (inputs, labels), fresh augmentation
+    evaluate: Callable[[torch.nn.Module, torch.device], dict]  # validation figures after each epoch
+    meta: dict = field(default_factory=dict)  # extra artifact metadata (the inputs it takes)
+    channels_last: bool = False  # oneDNN's fast bf16 2-D convolutions want NHWC
+
+
+def train(cfg: TrainConfig, echo=print) -> dict:
     seed_everything(cfg.seed)
-    device = pick_device(cfg.device)
-    log = _Log(Path(cfg.log_path or Path(cfg.out).with_suffix(".train.jsonl")), echo)
     t_load = time.monotonic()
     src = Sources(cfg.data_dir, cfg.val_fraction, cfg.dry_run)
+    if cfg.arch == "seq":
+        from ml.training.seqtrain import seq_recipe
+
+        recipe = seq_recipe(cfg, src)
+    else:
+        recipe = Recipe(
+            model=Exported(InkNet(width=cfg.width, dropout=cfg.dropout)),
+            steps=steps_per_epoch(src, cfg.mix, cfg.batch_size),
+            batches=lambda rng: epoch_batches(src, cfg.mix, cfg.batch_size, rng, cfg.aug_strength),
+            evaluate=lambda model, device: evaluate(model, src, device),
+            channels_last=cfg.bf16,
+        )
+    return fit(cfg, src, recipe, echo, t_load)
+
+
+def fit(cfg: TrainConfig, src: Sources, recipe: Recipe, echo, t_load: float) -> dict:
+    """The loop every architecture shares: resume, epochs, checkpoints, the log, the exported artifact."""
+    device = pick_device(cfg.device)
+    log = _Log(Path(cfg.log_path or Path(cfg.out).with_suffix(".train.jsonl")), echo)
     epochs = 1 if cfg.dry_run else cfg.epochs
-    steps = steps_per_epoch(src, cfg.mix, cfg.batch_size)
-    model, opt, sched = _build(cfg, epochs * steps, device)
+    model, opt, sched = _prepare(cfg, recipe.model, epochs * recipe.steps, device)
+    if recipe.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     ckpt = Path(cfg.checkpoint_dir) / "last.pt"
     start_epoch, history, minutes_before = 0, [], 0.0
     if cfg.resume and not cfg.dry_run and ckpt.exists():  # a dry run never picks up a real run's state
@@ -180,6 +205,7 @@ def train(cfg: TrainConfig, echo=print) -> dict:
     t0 = time.monotonic()
     log.record(
         event="start",
+        arch=cfg.arch,
         parameters=count_parameters(model),
         device=str(device),
         load_seconds=round(t0 - t_load, 1),
@@ -189,18 +215,19 @@ def train(cfg: TrainConfig, echo=print) -> dict:
     for epoch in range(start_epoch, epochs):
         # one generator per epoch, derived from (seed, epoch): a resumed run draws the same batches
         rng = np.random.default_rng([cfg.seed, epoch])
-        batches = epoch_batches(src, cfg.mix, cfg.batch_size, rng, cfg.aug_strength)
-        loss = _train_epoch(model, opt, sched, batches, steps, f"epoch {epoch + 1}/{epochs}", cfg, device)
+        desc = f"epoch {epoch + 1}/{epochs}"
+        loss = _train_epoch(model, opt, sched, recipe.batches(rng), recipe.steps, desc, cfg, device)
         minutes = minutes_before + (time.monotonic() - t0) / 60
-        rec = {"epoch": epoch + 1, "minutes": round(minutes, 2), "train_loss": loss, **evaluate(model, src, device)}
+        rec = {"epoch": epoch + 1, "minutes": round(minutes, 2), "train_loss": loss, **recipe.evaluate(model, device)}
         history.append(rec)
         log.record(event="epoch", **rec)
         _save_checkpoint(ckpt, model, opt, sched, epoch=epoch, history=history, minutes=minutes)
         if sched.done() or (cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes):
             echo(f"time budget reached after epoch {epoch + 1}")
             break
-    model = model.cpu().to(memory_format=torch.contiguous_format)  # serving gets plain fp32 NCHW weights
+    model = model.cpu().to(memory_format=torch.contiguous_format)  # serving gets plain fp32 weights
     meta = {
+        **recipe.meta,
         "version": cfg.version,
         "parameters": count_parameters(model),
         "history": history,
