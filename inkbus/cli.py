@@ -134,7 +134,10 @@ def edge(host, port, async_mode) -> None:
 
     app, socketio = create_app(settings)
     click.echo(f"Inkbus edge on http://{settings.host}:{settings.port}/", err=True)
+    from inkbus.heap import freeze_startup_heap
     from web.server import serve
+
+    freeze_startup_heap()
 
     serve(app, socketio, settings.host, settings.port)
 

@@ -277,12 +277,41 @@ class DrawingSessions:
             self._record("ok", latency / 1000 if latency is not None else None, batch)
             if self.observer is not None:
                 self.observer.seen_model(body.get("model"))
-            payload = {"seq": seq, "top": body["top"], "model": body["model"], "latency_ms": latency}
+            payload = {
+                "seq": seq,
+                "top": body["top"],
+                "model": body["model"],
+                "latency_ms": latency,
+                "stages_ms": stages_ms(body),
+            }
             self.socketio.emit("prediction", payload, to=sid)
         else:
             err = {"code": body.get("code", "internal_error"), "message": body.get("message", ""), "seq": seq}
             self._record(err["code"])
             self.socketio.emit("error", err, to=sid)
+
+
+def _ms(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def stages_ms(body: dict, now: float | None = None) -> dict | None:
+    """Where a prediction's time went, from the event's own stamps (edge and worker clocks; on one host
+    exact, across hosts as good as their clock sync): ``queue`` job created -> a worker took it
+    (publish, broker, waiting for the batch before it), ``compute`` that batch's rendering and
+    inference, ``reply`` event produced -> emitted here, ``batch`` its size. None for events without them."""
+    t = body.get("timings")
+    created, produced = body.get("created_at"), body.get("produced_at")
+    if not isinstance(t, dict) or not (_ms(created) and _ms(produced) and _ms(t.get("queue_ms"))):
+        return None
+    now = time.time() if now is None else now
+    queue = t["queue_ms"]
+    return {
+        "queue": round(queue, 2),
+        "compute": round(max(0.0, (produced - created) * 1000 - queue), 2),
+        "reply": round(max(0.0, (now - produced) * 1000), 2),
+        "batch": t.get("batch_size") if _is_int(t.get("batch_size")) else None,
+    }
 
 
 def register_socket_handlers(socketio: SocketIO, bridge, settings: Settings) -> DrawingSessions:

@@ -9,6 +9,7 @@ so a worker killed mid-batch leaves its jobs unacked and the broker redelivers t
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -55,7 +56,9 @@ class BatchingConsumer(ResilientConsumer):
         # Under gevent the forward pass must leave the event loop: ``offload`` runs it on a real thread.
         self.offload = offload or _direct
         self.stats: Counter = JobStats()  # also counted in inkbus_jobs_total (observability/metrics.py)
-        self._done = _LRU(10_000)  # job_id -> (routing key, event body): idempotent redelivery
+        # job_id -> (routing key, event as JSON): idempotent redelivery. A string, not the dict: one object
+        # per entry instead of dozens for the garbage collector to walk (inkbus/heap.py)
+        self._done = _LRU(10_000)
         self._latest = _LRU(100_000)  # drawing_id -> highest seq seen
         self._buf: list = []
 
@@ -142,7 +145,7 @@ class BatchingConsumer(ResilientConsumer):
                 continue
             if job.job_id in self._done:  # redelivered after we answered: answer again, compute nothing
                 rk, event = self._done[job.job_id]
-                producer.publish(event, routing_key=rk)
+                producer.publish(json.loads(event), routing_key=rk)
                 message.ack()
                 self.stats["duplicates"] += 1
                 continue
@@ -191,7 +194,7 @@ class BatchingConsumer(ResilientConsumer):
                 message.reject(requeue=False)  # invalid ink: keep it in the dead-letter queue for inspection
                 self.stats["invalid"] += 1
             else:
-                self._done.put(job.job_id, (rk, body))
+                self._done.put(job.job_id, (rk, json.dumps(body)))
                 message.ack()
                 self.stats["answered"] += 1
         self.stats["batches"] += 1

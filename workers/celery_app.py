@@ -14,8 +14,10 @@ import threading
 from celery import Celery, bootsteps, signals
 
 from bus.topology import UNBATCHED_QUEUE_NAME, unbatched_queue
+from inkbus.heap import freeze_startup_heap
 from inkbus.settings import Settings, get_settings
 from observability import metrics
+from workers.hub import PromptCallbacks
 
 log = logging.getLogger("inkbus.worker")
 
@@ -49,6 +51,7 @@ class BatchingStep(bootsteps.StartStopStep):
             self.consumers.append(consumer)
             self.threads.append(thread)
         log.info("started %d batching consumer(s), model %s", len(self.consumers), recognizer.version)
+        freeze_startup_heap()
 
     def stop(self, worker):
         for c in self.consumers:
@@ -89,6 +92,7 @@ def create_celery(settings: Settings) -> Celery:
     )
     app.inkbus_settings = settings
     app.steps["worker"].add(BatchingStep)
+    app.steps["worker"].add(PromptCallbacks)
     return app
 
 

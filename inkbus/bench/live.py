@@ -20,10 +20,17 @@ CHUNK_S = 0.05
 GAP_S = 0.4
 
 
+# Where a prediction's time goes, in path order: ``transport`` is the client's figure less the edge's
+# (Socket.IO both ways and waiting in the drawers' event loop), ``edge_in`` the edge's handling before
+# the job exists; ``queue``, ``compute``, ``reply`` and ``batch`` come from the edge (``stages_ms``).
+STAGES = ("transport", "edge_in", "queue", "compute", "reply", "batch")
+
+
 class Tally:
     def __init__(self):
         self.latencies: list[float] = []
         self.edge_latencies: list[float] = []  # the edge's own pen-up received -> prediction emitted
+        self.stages: dict[str, list[float]] = {k: [] for k in STAGES}
         self.predictions = 0
         self.errors: Counter = Counter()
         self.connected = 0
@@ -31,24 +38,36 @@ class Tally:
         self.measuring = False
 
 
+def _stages(tally: Tally, client_ms: float, data: dict) -> None:
+    edge_ms, st = data.get("latency_ms"), data.get("stages_ms")
+    if not isinstance(edge_ms, (int, float)) or not isinstance(st, dict):
+        return
+    tally.stages["transport"].append(client_ms - edge_ms)
+    tally.stages["edge_in"].append(max(0.0, edge_ms - st["queue"] - st["compute"] - st["reply"]))
+    for k in ("queue", "compute", "reply", "batch"):
+        if isinstance(st.get(k), (int, float)):
+            tally.stages[k].append(float(st[k]))
+
+
 async def _drawer(url: str, rows: list[dict], stop_at: float, tally: Tally, rng: random.Random) -> None:
     import socketio
 
     sio = socketio.AsyncClient(reconnection=False)
     pen_up: dict[int, float] = {}
-    answered: dict[int, float] = {}
+    answered: dict[int, tuple[float, dict]] = {}
 
     def settle(seq: int) -> None:
         if seq in pen_up and seq in answered:
+            at, data = answered.pop(seq)
+            ms = (at - pen_up.pop(seq)) * 1000
             if tally.measuring:
-                tally.latencies.append((answered.pop(seq) - pen_up.pop(seq)) * 1000)
+                tally.latencies.append(ms)
                 tally.predictions += 1
-            else:
-                pen_up.pop(seq), answered.pop(seq)
+                _stages(tally, ms, data)
 
     @sio.on("prediction")
     async def _prediction(data):
-        answered[data["seq"]] = time.perf_counter()
+        answered[data["seq"]] = (time.perf_counter(), data)
         if tally.measuring and isinstance(data.get("latency_ms"), (int, float)):
             tally.edge_latencies.append(float(data["latency_ms"]))
         settle(data["seq"])
@@ -144,6 +163,7 @@ def live(
         # measured by the edge itself: the rest of the client's figure is Socket.IO transport and the
         # time events wait for CPU in the edge's and the drawers' event loops
         "edge_latency_ms": percentiles(tally.edge_latencies),
+        "stages_ms": {k: percentiles(v) for k, v in tally.stages.items()},
         "recognitions_per_s": round(tally.predictions / elapsed, 1),
         "errors": dict(tally.errors),
         # averaged over the whole run (every process ran the same load throughout); percent of one core,

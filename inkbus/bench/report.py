@@ -72,9 +72,33 @@ def table(r: dict) -> str:
             f"| HTTP POST per recognition, model in the web process, {h['clients']} clients | "
             f"{h['throughput_per_s']} | {lat['p50']} | {lat['p95']} | {lat['p99']} | errors {h['errors']} |"
         )
+    rows += stage_rows(r)
     rows.append("")
     rows += [f"- {k}: {v}" for k, v in r["ratios"].items()]
     return "\n".join(rows)
+
+
+STAGE_NAMES = {
+    "transport": "Socket.IO both ways + drawers' loop",
+    "edge_in": "edge, before the job",
+    "queue": "publish + broker + wait for the batch ahead",
+    "compute": "render + inference (its batch)",
+    "reply": "event -> edge -> emit",
+    "batch": "batch size (jobs)",
+}
+
+
+def stage_rows(r: dict) -> list[str]:
+    """Where pen-up -> prediction went, per load: p50 / p99 of each stage (from the edge's ``stages_ms``)."""
+    runs = [x for x in r["live"] if (x.get("stages_ms") or {}).get("queue", {}).get("n")]
+    if not runs:
+        return []
+    head = "| stage, p50 / p99 ms | " + " | ".join(f"{x['drawers']} drawers" for x in runs) + " |"
+    rows = ["", head, "|---|" + "---|" * len(runs)]
+    for key, name in STAGE_NAMES.items():
+        cells = [f"{x['stages_ms'][key]['p50']} / {x['stages_ms'][key]['p99']}" for x in runs]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return rows
 
 
 def plot(r: dict, path: Path) -> Path | None:

@@ -27,4 +27,7 @@ def test_bench_tiny_runs_every_scenario(settings, rabbit_url, clean_bus, tmp_pat
     assert r["saturation"]["saturated_per_s"] > 0 and r["http_baseline"][0]["errors"] == 0
     assert set(r["ratios"]) >= {"saturated_vs_ceiling", "saturated_vs_unbatched_celery", "bus_overhead_p50_ms"}
     assert "| live path, 3 drawers |" in res.stdout
+    stages = r["live"][0]["stages_ms"]  # where the time went, one entry per answered pen-up
+    assert {k: v["n"] for k, v in stages.items()} == dict.fromkeys(stages, r["live"][0]["latency_ms"]["n"])
+    assert "| stage, p50 / p99 ms | 3 drawers |" in res.stdout
     assert (tmp_path / "latency.png").stat().st_size > 1000

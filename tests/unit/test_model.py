@@ -31,6 +31,20 @@ def test_shipped_model_really_recognises(recognizer):
     assert np.allclose(probs.sum(1), 1, atol=1e-4)
 
 
+def test_serving_freezes_the_module_without_changing_its_answers(recognizer):
+    from ml.recognizer import model_inputs
+
+    inks = [validate_ink(r) for r in sample_ink()[:40]]
+    inputs = [torch.from_numpy(np.ascontiguousarray(x)) for x in model_inputs(recognizer.inputs, inks)]
+    with torch.inference_mode():
+        as_saved = torch.softmax(recognizer.artifact.module(*inputs), dim=1).numpy()
+    served = recognizer.recognize(inks).probs
+    assert recognizer.module is not recognizer.artifact.module
+    assert not list(recognizer.module.parameters())  # frozen: the weights are constants of the graph
+    np.testing.assert_allclose(served, as_saved, atol=1e-5)
+    assert (served.argmax(1) == as_saved.argmax(1)).all()
+
+
 def test_top_is_sorted_and_complete(recognizer):
     probs = recognizer.recognize([validate_ink(sample_ink()[0])]).probs[0]
     top = recognizer.top(probs, 62)

@@ -62,6 +62,30 @@ def answer(sessions, seq, sid="s1", source="socket", label="a"):
     )
 
 
+def test_a_prediction_says_where_its_time_went(world):
+    from web.sockets import stages_ms
+
+    sessions, sio, _ = world
+    assert pen_up(sessions, 0) == {"ok": True, "seq": 1}
+    created = 1000.0
+    body = {
+        "type": "prediction",
+        "seq": 1,
+        "top": [{"label": "a", "p": 0.9}],
+        "model": "m-1",
+        "meta": {"sid": "s1", "source": "socket", "seq": 1},
+        "created_at": created,
+        "produced_at": created + 0.030,
+        "timings": {"queue_ms": 12.0, "render_ms": 0.5, "inference_ms": 1.0, "batch_size": 8},
+    }
+    assert stages_ms(body, now=created + 0.034) == {"queue": 12.0, "compute": 18.0, "reply": 4.0, "batch": 8}
+    sessions.on_bus_event(body)
+    (sent,) = [p for e, p, _ in sio.sent if e == "prediction"]
+    assert set(sent["stages_ms"]) == {"queue", "compute", "reply", "batch"} and sent["stages_ms"]["batch"] == 8
+    assert stages_ms({**body, "timings": None}) is None
+    assert stages_ms({**body, "created_at": float("nan")}) is None
+
+
 def predictions(sio):
     return [p["seq"] for e, p, _ in sio.sent if e == "prediction"]
 
@@ -88,7 +112,7 @@ def test_an_older_answer_is_never_emitted_after_a_newer_one(world):
     answer(sessions, 2)  # duplicate
     assert predictions(sio) == [2]
     _, payload, to = sio.sent[0]
-    assert to == "s1" and set(payload) == {"seq", "top", "model", "latency_ms"}
+    assert to == "s1" and set(payload) == {"seq", "top", "model", "latency_ms", "stages_ms"}
     assert isinstance(payload["latency_ms"], float) and payload["latency_ms"] >= 0
 
 
