@@ -17,7 +17,12 @@ def connect(settings: Settings, url: str | None = None, *, confirm: bool = False
         # The virtual transport polls; the default 1 s interval would be the embedded latency floor.
         return Connection(url, transport_options={"polling_interval": 0.001})
     opts = {"confirm_publish": True} if confirm else {}
-    return Connection(url, heartbeat=10, connect_timeout=settings.broker_connect_timeout_s, transport_options=opts)
+    return Connection(
+        url,
+        heartbeat=settings.broker_heartbeat_s,
+        connect_timeout=settings.broker_connect_timeout_s,
+        transport_options=opts,
+    )
 
 
 def broker_reachable(settings: Settings, url: str | None = None) -> bool:

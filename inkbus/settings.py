@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     # --- bus
     broker_url: str = Field("amqp://guest:guest@127.0.0.1:5672//", description="RabbitMQ (AMQP 0-9-1) URL")
     broker_connect_timeout_s: float = Field(2.0, description="Timeout for one broker connection attempt")
+    broker_heartbeat_s: int = Field(
+        10, ge=0, le=600, description="AMQP heartbeat: a silent broker connection is dropped after about twice this"
+    )
     job_ttl_ms: int = Field(10_000, description="Per-message TTL of a live recognition job; stale jobs are dropped")
     dead_letter_ttl_ms: int = Field(7 * 24 * 3600 * 1000, description="How long dead-lettered jobs are kept")
     dead_letter_max: int = Field(100_000, description="Most dead-lettered jobs kept (oldest dropped first)")

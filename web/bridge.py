@@ -15,6 +15,7 @@ from collections.abc import Callable
 from kombu import Consumer
 
 from bus.connection import connect, is_memory, queue_stats
+from bus.consumer import drain
 from bus.schemas import RecognizeJob
 from bus.topology import JOB_QUEUE_NAME, edge_queue
 from inkbus.settings import Settings
@@ -87,10 +88,7 @@ class EdgeBridge:
                     backoff = 0.2
                     log.info("edge %s consuming its replies", self.edge_id)
                     while not self._stopping:
-                        try:
-                            conn.drain_events(timeout=1.0)
-                        except TimeoutError:
-                            conn.heartbeat_check()
+                        drain(conn, 1.0)
             except Exception as exc:  # any connection failure: reconnect with backoff
                 self._consumer_ready.clear()
                 if not self._stopping:

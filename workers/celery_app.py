@@ -86,7 +86,7 @@ def create_celery(settings: Settings) -> Celery:
         task_queues=(unbatched_queue(),),
         task_default_queue=UNBATCHED_QUEUE_NAME,
         broker_connection_retry_on_startup=True,
-        broker_heartbeat=10,
+        broker_heartbeat=settings.broker_heartbeat_s,
         worker_hijack_root_logger=False,
         worker_pool=settings.worker_pool,
     )
