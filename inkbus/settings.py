@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     dead_letter_ttl_ms: int = Field(7 * 24 * 3600 * 1000, description="How long dead-lettered jobs are kept")
     dead_letter_max: int = Field(100_000, description="Most dead-lettered jobs kept (oldest dropped first)")
     publish_confirm_timeout_s: float = Field(5.0, description="Wait this long for a publisher confirm")
+    job_persistent: bool = Field(
+        False, description="Write live jobs to the broker's disk (confirm waits for fsync; off: kept in memory)"
+    )
     publisher_channels: int = Field(
         4, ge=1, le=64, description="Confirm channels an edge publishes on at once (each waits for its confirm)"
     )

@@ -1,7 +1,9 @@
 """The job publisher used by the edge (Socket.IO) and the HTTP API.
 
 Publisher confirms: ``publish`` returns only once RabbitMQ has taken the job, or raises
-``BusUnavailable`` so the caller can answer 503 at once instead of hanging.
+``BusUnavailable`` so the caller can answer 503 at once instead of hanging. Jobs are transient
+unless ``job_persistent``: a persistent job's confirm waits for the broker's fsync, and a slow sync
+stalled deliveries too (docs/PROTOCOL.md, "Delivery rules").
 Confirms are waited for synchronously, so one channel carries one job per broker round trip:
 a small pool of confirm channels (``publisher_channels``) lets concurrent publishes overlap
 instead of queueing behind one lock (the benchmark's live path showed that queue at 200 drawers).
@@ -118,7 +120,7 @@ class JobPublisher:
             job.model_dump(mode="json"),
             exchange=JOBS_EXCHANGE,
             routing_key=RK_RECOGNIZE,
-            delivery_mode=2,
+            delivery_mode=2 if self.settings.job_persistent else 1,
             expiration=ttl_s,
             message_id=job.job_id,
             timestamp=int(time.time()),

@@ -81,11 +81,15 @@ def _purge(settings: Settings) -> None:
 
 
 def _send(settings: Settings, mode: str, jobs: list[RecognizeJob], publisher, celery_app) -> None:
-    """Publish without waiting for confirms: the drain measures the workers, not the producer."""
+    """Publish without waiting for confirms: the drain measures the workers, not the producer.
+    Both designs get the live jobs' delivery mode (``job_persistent``)."""
     if mode == "batched":
         for j in jobs:
             publisher.publish(
-                j.model_dump(mode="json"), exchange=JOBS_EXCHANGE, routing_key=RK_RECOGNIZE, delivery_mode=2
+                j.model_dump(mode="json"),
+                exchange=JOBS_EXCHANGE,
+                routing_key=RK_RECOGNIZE,
+                delivery_mode=2 if settings.job_persistent else 1,
             )
     else:
         with celery_app.producer_or_acquire() as producer:
@@ -95,6 +99,7 @@ def _send(settings: Settings, mode: str, jobs: list[RecognizeJob], publisher, ce
                     args=[j.model_dump(mode="json")],
                     queue=UNBATCHED_QUEUE_NAME,
                     producer=producer,
+                    delivery_mode=2 if settings.job_persistent else 1,  # as the live jobs: a fair comparison
                 )
 
 

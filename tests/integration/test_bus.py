@@ -130,6 +130,21 @@ def test_the_publisher_sends_supersede_notices_for_outstanding_drawings(settings
     pub.close()
 
 
+def test_live_jobs_stay_in_memory_unless_persistence_is_asked_for(settings, rabbit_url, clean_bus):
+    # Transient by default: a persistent job's confirm (and, when the disk is slow, its delivery)
+    # waits for the broker's fsync; docs/PROTOCOL.md "Delivery rules" says why a live job need not.
+    ch = clean_bus.channel()
+    modes = {}
+    for persistent in (False, True):
+        pub = JobPublisher(settings.model_copy(update={"job_persistent": persistent}), rabbit_url)
+        pub.publish(_job(sample_ink()[0], "edge-x"))
+        pub.close()
+        msg = ch.basic_get(JOB_QUEUE_NAME, no_ack=True)
+        modes[persistent] = msg.properties["delivery_mode"]
+        assert float(msg.properties["expiration"]) == settings.job_ttl_ms  # the TTL holds either way
+    assert modes == {False: 1, True: 2}
+
+
 def test_a_redelivered_job_is_answered_once(settings, rabbit_url, clean_bus, collector, start_worker):
     start_worker(rabbit_url)
     job = _job(sample_ink()[3], collector.edge_id)
