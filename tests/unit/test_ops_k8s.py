@@ -121,7 +121,7 @@ def test_workers_scale_on_the_job_queue_including_unacked_jobs(rendered):
     (trigger,) = spec["triggers"]
     meta = trigger["metadata"]
     assert trigger["type"] == "rabbitmq" and meta["protocol"] == "http" and meta["mode"] == "QueueLength"
-    assert meta["queueName"] == JOB_QUEUE_NAME and meta["value"] == "65"
+    assert meta["queueName"] == JOB_QUEUE_NAME and meta["value"] == "81"
     (auth,) = _of(docs, "TriggerAuthentication")
     assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
     assert all(ref["name"] == "inkbus-secrets" for ref in auth["spec"]["secretTargetRef"])
