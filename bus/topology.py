@@ -47,6 +47,15 @@ def valid_reply_to(value: str) -> bool:
     return bool(_ID.match(value))
 
 
+def job_delivery_mode(settings: Settings) -> int:
+    """AMQP delivery mode of recognition jobs: transient (1) unless ``job_persistent`` (2).
+
+    A persistent job's confirm waits for the broker's fsync, and a slow sync stalled deliveries too
+    (docs/PROTOCOL.md, "Delivery rules"); a live job lives seconds and the edge re-sends the ink.
+    """
+    return 2 if settings.job_persistent else 1
+
+
 def job_queue(settings: Settings) -> Queue:
     return Queue(
         JOB_QUEUE_NAME,

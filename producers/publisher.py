@@ -2,8 +2,7 @@
 
 Publisher confirms: ``publish`` returns only once RabbitMQ has taken the job, or raises
 ``BusUnavailable`` so the caller can answer 503 at once instead of hanging. Jobs are transient
-unless ``job_persistent``: a persistent job's confirm waits for the broker's fsync, and a slow sync
-stalled deliveries too (docs/PROTOCOL.md, "Delivery rules").
+unless ``job_persistent`` (``bus.topology.job_delivery_mode`` says why).
 Confirms are waited for synchronously, so one channel carries one job per broker round trip:
 a small pool of confirm channels (``publisher_channels``) lets concurrent publishes overlap
 instead of queueing behind one lock (the benchmark's live path showed that queue at 200 drawers).
@@ -21,9 +20,9 @@ import time
 
 from kombu import Producer
 
-from bus.connection import connect
+from bus.connection import connect, queue_stats
 from bus.schemas import RecognizeJob, Supersede
-from bus.topology import CONTROL_EXCHANGE, JOBS_EXCHANGE, RK_RECOGNIZE, declare_topology
+from bus.topology import CONTROL_EXCHANGE, JOBS_EXCHANGE, RK_RECOGNIZE, declare_topology, job_delivery_mode
 from inkbus.settings import Settings
 
 log = logging.getLogger("inkbus.producer")
@@ -103,6 +102,18 @@ class JobPublisher:
         finally:
             self._slots.put(slot)
 
+    def queue_stats(self, queue_name: str) -> tuple[int, int] | None:
+        """(messages ready, consumers) of a queue over a pooled channel; None when the broker is unreachable.
+        The edge asks every second: a channel it already holds costs one round trip, a new connection four."""
+        slot = self._slots.get()
+        try:
+            return queue_stats(self._ensure(slot).channel, queue_name)
+        except Exception:  # unreachable, or the channel broke: the next call reconnects
+            self._drop(slot)
+            return None
+        finally:
+            self._slots.put(slot)
+
     # -- API
     def publish(self, job: RecognizeJob) -> None:
         ttl_s = self.settings.job_ttl_ms / 1000
@@ -120,7 +131,7 @@ class JobPublisher:
             job.model_dump(mode="json"),
             exchange=JOBS_EXCHANGE,
             routing_key=RK_RECOGNIZE,
-            delivery_mode=2 if self.settings.job_persistent else 1,
+            delivery_mode=job_delivery_mode(self.settings),
             expiration=ttl_s,
             message_id=job.job_id,
             timestamp=int(time.time()),

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from kombu import Consumer
 
-from bus.connection import connect, is_memory, queue_stats
+from bus.connection import connect, is_memory
 from bus.consumer import drain
 from bus.schemas import RecognizeJob
 from bus.topology import JOB_QUEUE_NAME, edge_queue
@@ -151,8 +151,8 @@ class EdgeBridge:
         """(jobs waiting, workers consuming), cached briefly; None when the broker is unreachable.
 
         ``block=False`` is for the recognition hot path: a stale (but under 10 s old) answer is
-        returned at once and refreshed in the background, so no pen-up waits for the fresh
-        connection a refresh opens (a periodic 5-10 ms stall otherwise).
+        returned at once and refreshed in the background, so no pen-up waits for a refresh's
+        broker round trip (a periodic 5-10 ms stall otherwise).
         """
         at, cached = self._stats_cache
         age = time.monotonic() - at
@@ -168,19 +168,10 @@ class EdgeBridge:
     def _refresh_stats(self) -> tuple[int, int] | None:
         try:
             if is_memory(self.url):
-                return self._store_stats((0, self._local_workers() if self._local_workers else 0))
-            conn = connect(self.settings, self.url)
-            try:
-                conn.ensure_connection(max_retries=1, timeout=self.settings.broker_connect_timeout_s)
-                stats = queue_stats(conn.default_channel, JOB_QUEUE_NAME)
-            except Exception:
-                stats = None
-            finally:
-                conn.release()
-            return self._store_stats(stats)
+                stats = (0, self._local_workers() if self._local_workers else 0)
+            else:  # over the publisher's pooled channels: no connection opened per refresh
+                stats = self.publisher.queue_stats(JOB_QUEUE_NAME)
+            self._stats_cache = (time.monotonic(), stats)
+            return stats
         finally:
             self._refreshing = False
-
-    def _store_stats(self, stats: tuple[int, int] | None) -> tuple[int, int] | None:
-        self._stats_cache = (time.monotonic(), stats)
-        return stats

@@ -22,16 +22,13 @@ from celery import bootsteps
 
 def wake_if_ready(hub) -> bool:
     """Called on every tick: make the coming poll return at once when callbacks are waiting."""
-    if not hub._ready:
+    waker = hub._waker  # created when the loop starts: before that nothing polls
+    if not hub._ready or waker is None:
         return False
     with hub._ready_lock:
         if hub._wake_pending:  # a wake-up is already on its way; one is enough for any number
             return False
         hub._wake_pending = True
-    waker = hub._waker
-    if waker is None:  # not created until the loop starts; nothing polls yet
-        hub._wake_pending = False
-        return False
     waker.wake()
     return True
 

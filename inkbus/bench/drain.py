@@ -16,6 +16,7 @@ from bus.topology import (
     RK_RECOGNIZE,
     UNBATCHED_QUEUE_NAME,
     declare_topology,
+    job_delivery_mode,
     unbatched_queue,
 )
 from inkbus.bench.common import Replies, load_sample, percentiles, validated, wait_for_consumers
@@ -89,7 +90,7 @@ def _send(settings: Settings, mode: str, jobs: list[RecognizeJob], publisher, ce
                 j.model_dump(mode="json"),
                 exchange=JOBS_EXCHANGE,
                 routing_key=RK_RECOGNIZE,
-                delivery_mode=2 if settings.job_persistent else 1,
+                delivery_mode=job_delivery_mode(settings),
             )
     else:
         with celery_app.producer_or_acquire() as producer:
@@ -99,7 +100,7 @@ def _send(settings: Settings, mode: str, jobs: list[RecognizeJob], publisher, ce
                     args=[j.model_dump(mode="json")],
                     queue=UNBATCHED_QUEUE_NAME,
                     producer=producer,
-                    delivery_mode=2 if settings.job_persistent else 1,  # as the live jobs: a fair comparison
+                    delivery_mode=job_delivery_mode(settings),
                 )
 
 
