@@ -64,6 +64,15 @@ def writer_split(writers: list[str], val_fraction: float = 0.1, salt: str = "ink
     return np.array([cache.setdefault(w, is_val(w)) for w in writers], dtype=bool)
 
 
+def calibration_split(writers: list[str], fraction: float = 0.1) -> np.ndarray:
+    """Boolean mask of calibration writers: held out of training like validation, by another hash.
+
+    Calibration (temperature, grading thresholds) is fitted on these writers, so the validation
+    writers stay untouched for reporting. Callers drop validation writers from the mask themselves.
+    """
+    return writer_split(writers, fraction, salt="inkbus-calibration")
+
+
 # --- MNIST
 
 

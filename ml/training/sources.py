@@ -36,13 +36,15 @@ def _empty_images() -> tuple[np.ndarray, np.ndarray]:
 
 
 class Sources:
-    """Ink split writer-disjoint into train/val, plus MNIST (train, test) and EMNIST images.
+    """Ink split writer-disjoint into train/calibration/val, plus MNIST (train, test) and EMNIST images.
 
     A missing MNIST or EMNIST file just drops that source (a SageMaker channel may hold only ink);
     ``corrections/*.jsonl[.gz]`` (the app's stored corrections, same format) join the ink.
     """
 
-    def __init__(self, data_dir: str | Path, val_fraction: float = 0.1, dry_run: bool = False):
+    def __init__(
+        self, data_dir: str | Path, val_fraction: float = 0.1, dry_run: bool = False, calib_fraction: float = 0.1
+    ):
         d = Path(data_dir)
         rows = DRY_RUN_ROWS if dry_run else 0
         ink_files = [d / "unipen" / "ink.jsonl.gz", *sorted((d / "corrections").glob("*.jsonl*"))]
@@ -56,8 +58,13 @@ class Sources:
             raise FileNotFoundError(f"no ink found in {d} (expected unipen/ink.jsonl.gz)")
         labels = np.concatenate(labels)
         val = D.writer_split(writers, val_fraction)
-        self.ink_train = [s for s, v in zip(strokes, val, strict=True) if not v]
-        self.ink_train_y = labels[~val]
+        calib = D.calibration_split(writers, calib_fraction) & ~val if calib_fraction > 0 else np.zeros_like(val)
+        train = ~val & ~calib
+        self.ink_train = [s for s, t in zip(strokes, train, strict=True) if t]
+        self.ink_train_y = labels[train]
+        self.ink_calib = [s for s, c in zip(strokes, calib, strict=True) if c]
+        self.ink_calib_y = labels[calib]
+        self.calib_writers = sorted({w for w, c in zip(writers, calib, strict=True) if c})
         self.ink_val = [s for s, v in zip(strokes, val, strict=True) if v]
         self.ink_val_y = labels[val]
         self.val_writers = sorted({w for w, v in zip(writers, val, strict=True) if v})
@@ -81,6 +88,8 @@ class Sources:
             "ink_train": len(self.ink_train),
             "ink_val": len(self.ink_val),
             "val_writers": len(self.val_writers),
+            "ink_calib": len(self.ink_calib),
+            "calib_writers": len(self.calib_writers),
             "mnist_train": len(self.mnist_x),
             "mnist_test": len(self.mnist_test_x),
             "emnist": len(self.emnist_x),

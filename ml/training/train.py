@@ -51,6 +51,7 @@ class TrainConfig:
     dry_run: bool = False
     resume: bool = True
     val_fraction: float = 0.1
+    calib_fraction: float = 0.1  # writers held out of training for calibration and grading thresholds
     init_from: Path | None = None  # start from these weights (an artifact or a checkpoint): fine-tuning
     arch: str = "cnn"  # "cnn": the image model; "seq": the stroke-sequence model (ml/training/seqtrain.py)
     bf16: bool = False  # bfloat16 autocast + channels-last: about 2x faster on CPUs with AMX / AVX512-BF16
@@ -173,7 +174,7 @@ class Recipe:
 def train(cfg: TrainConfig, echo=print) -> dict:
     seed_everything(cfg.seed)
     t_load = time.monotonic()
-    src = Sources(cfg.data_dir, cfg.val_fraction, cfg.dry_run)
+    src = Sources(cfg.data_dir, cfg.val_fraction, cfg.dry_run, cfg.calib_fraction)
     if cfg.arch == "seq":
         from ml.training.seqtrain import seq_recipe
 
