@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+TARGET_PATTERN = r"^[0-9A-Za-z]$"  # one of the recogniser's 62 characters
 
 
 def new_id() -> str:
@@ -29,6 +30,9 @@ class RecognizeJob(_Message):
     seq: int = Field(0, ge=0, description="Increases with every job of the same drawing")
     ink: dict[str, Any] = Field(description="Ink format; producers validate it, the worker checks it again")
     top_k: int = Field(5, ge=1, le=62)
+    target: str | None = Field(
+        None, pattern=TARGET_PATTERN, description="Practice: the character asked for; the worker grades against it"
+    )
     reply_to: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Edge id for the reply route")
     created_at: float = Field(default_factory=time.time)
     deadline: float | None = Field(None, description="Epoch seconds after which nobody wants the answer")
@@ -49,6 +53,26 @@ class Timings(BaseModel):
     batch_size: int
 
 
+class PracticeVerdict(BaseModel):
+    """The worker's verdict for a job that carried a practice target (``ml.practice.judge``)."""
+
+    model_config = ConfigDict(frozen=True)
+    target: str = Field(pattern=TARGET_PATTERN)
+    correct: bool = Field(description="The drawing is a good target (its shape, twins included)")
+    score: float = Field(ge=0.0, le=1.0, description="What the rule compared with its threshold")
+    p_shape: float = Field(ge=0.0, le=1.0, description="Calibrated probability of the target's shape")
+    looked_like: str | None = Field(None, description="A twin it was read as (correct), else what it looked like")
+    rule: str = Field(description="The artifact's rule and threshold, e.g. margin>=0.5")
+
+
+class ShapeGuess(BaseModel):
+    """Free drawing: the best guess is one shape shared by several characters (e.g. 0 o O)."""
+
+    model_config = ConfigDict(frozen=True)
+    labels: list[str] = Field(min_length=2, description="The shape's characters, most probable first")
+    p: float = Field(ge=0.0, le=1.0, description="Their summed calibrated probability")
+
+
 class PredictionEvent(_Message):
     type: Literal["prediction"] = "prediction"
     job_id: str
@@ -56,6 +80,8 @@ class PredictionEvent(_Message):
     seq: int = 0
     reply_to: str | None = None
     top: list[Label]
+    shape: ShapeGuess | None = Field(None, description="Set when the top labels are one shape")
+    practice: PracticeVerdict | None = Field(None, description="Set when the job carried a practice target")
     model: str
     timings: Timings
     worker: str

@@ -66,6 +66,7 @@ class _LazyGroup(click.Group):
         "train": "inkbus.ml_cli:train",
         "eval": "inkbus.ml_cli:evaluate",
         "fetch-emnist": "inkbus.ml_cli:fetch_emnist",
+        "calibrate": "inkbus.ml_cli:calibrate",
         "ensemble": "inkbus.ml_cli:ensemble",
         "feedback": "inkbus.tutor_cli:feedback",
         "migrate": "inkbus.tutor_cli:migrate",
@@ -195,6 +196,8 @@ def recognize(source, top_k, model_path, batch_size) -> None:
 
     Input: one ink JSON object, or JSON lines of ink objects. Output: one JSON line per input with
     its other keys (label, id, ...) plus "top"; a bad line gives {"error": {...}} and exit status 1.
+    An input with "target" (the character asked for) also gets "practice": its verdict (correct, what it
+    looked like, the hint), decided as the page and the chat bots decide it.
     """
     from inkbus.recognize_cli import recognize_stream
 

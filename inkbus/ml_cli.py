@@ -112,6 +112,19 @@ def evaluate(model_path, data_dir, card, experiments, limit) -> None:
     click.echo(report["summary_line"])
 
 
+@click.command("calibrate")
+@click.option("--model", "model_path", type=_path(dir_okay=False, exists=True), help="Artifact [INKBUS_MODEL_PATH].")
+@click.option("--data-dir", type=_path(file_okay=False), help="Calibration writers' ink [INKBUS_DATA_DIR].")
+@click.option("--out", type=_path(dir_okay=False), required=True, help="Where the calibrated artifact goes.")
+@click.option("--version", "version", help="New version string (the old one is kept as parent_version).")
+def calibrate(model_path, data_dir, out, version) -> None:
+    """Fit temperature scaling and choose the practice rule on writers held out of training."""
+    from ml.training.calibrate import calibrate as run
+
+    s = Settings()
+    run(model_path or s.model_path, data_dir or s.data_dir, out, version, echo=click.echo)
+
+
 @click.command("fetch-emnist")
 @click.option("--data-dir", type=_path(file_okay=False), help="Where emnist/ goes [INKBUS_DATA_DIR].")
 @click.option("--url", help="Archive URL [INKBUS_EMNIST_URL].")

@@ -1,4 +1,9 @@
-"""``inkbus recognize``: the worker's code path (validate, render, forward) on files, batched."""
+"""``inkbus recognize``: the worker's code path (validate, render, forward) on files, batched.
+
+An input with a ``"target"`` (one of the 62 characters) also gets its practice verdict: the worker's
+decision (``ml.practice.judge`` with the artifact's rule) worded by ``tutor.grading``, the same as the
+page, the chat and the bots get. A teacher grades a class's worksheet this way.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,24 @@ from typing import TextIO
 
 from inkbus.settings import Settings
 from ml.ink import InkError, is_degenerate, validate_ink
+from ml.metadata import CLASS_INDEX
+
+
+def practice_verdict(probs, target: str, top: list[dict], rule) -> dict:
+    """What a learner would be told for this drawing with ``target`` asked for."""
+    from ml.practice import judge
+    from tutor.grading import grade_practice
+
+    j = judge(probs, target, rule)
+    v = grade_practice(j, top)
+    return {**j.to_dict(), "hint": v.hint, "tip": v.tip}
+
+
+def _target_error(obj) -> InkError | None:
+    target = obj.get("target") if isinstance(obj, dict) else None
+    if target is None or (isinstance(target, str) and target in CLASS_INDEX):
+        return None
+    return InkError("invalid_target", '"target" must be one character: 0-9, A-Z or a-z')
 
 
 def _records(source: TextIO) -> Iterator[tuple[dict | None, InkError | None]]:
@@ -44,6 +67,8 @@ def recognize_stream(source: TextIO, out: TextIO, settings: Settings, *, top_k: 
                 row["error"] = s.as_dict()
             else:
                 row["top"] = rec.top(probs[i], top_k)
+                if row.get("target") is not None:
+                    row["practice"] = practice_verdict(probs[i], row["target"], row["top"], rec.rule)
                 i += 1
             out.write(json.dumps(row) + "\n")
         pending.clear()
@@ -52,6 +77,8 @@ def recognize_stream(source: TextIO, out: TextIO, settings: Settings, *, top_k: 
         if err is None:
             try:
                 strokes = validate_ink(obj)
+                if (bad := _target_error(obj)) is not None:
+                    raise bad
                 if is_degenerate(strokes):
                     raise InkError("degenerate_ink", "the drawing is a single dot")
             except InkError as exc:

@@ -48,6 +48,16 @@ def save_artifact(module: torch.nn.Module, path: str | Path, meta: dict) -> Path
     return path
 
 
+def resave_artifact(art: Artifact, path: str | Path, meta: dict) -> Path:
+    """Write an already-scripted artifact's module with new metadata (calibration, a new version name)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.jit.save(art.module, str(tmp), _extra_files={META_NAME: json.dumps(meta, sort_keys=True)})
+    tmp.replace(path)
+    return path
+
+
 def load_artifact(path: str | Path) -> Artifact:
     path = Path(path)
     if not path.is_file():

@@ -14,6 +14,7 @@ import torch
 
 from ml.artifact import load_artifact
 from ml.metadata import IMAGE_SIZE
+from ml.practice import Rule
 from ml.raster import render_batch
 from ml.sequence import SEQ_CHANNELS, SEQ_LEN, sequence_batch
 
@@ -34,6 +35,15 @@ def for_serving(module: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
     return torch.jit.optimize_for_inference(torch.jit.freeze(module.eval()))
 
 
+def temperature_of(meta: dict) -> float:
+    """The artifact's temperature (1.0 before it was calibrated); probabilities are softmax(logits / T)."""
+    cal = meta.get("calibration") if isinstance(meta.get("calibration"), dict) else {}
+    t = float(cal.get("temperature", 1.0))
+    if not 0.05 <= t <= 20:
+        raise ValueError(f"implausible calibration temperature {t}")
+    return t
+
+
 @dataclass(frozen=True)
 class BatchResult:
     probs: np.ndarray  # (N, classes), float32
@@ -49,6 +59,9 @@ class Recognizer:
         self.classes = self.artifact.classes
         self.version = self.artifact.version
         self.inputs = self.artifact.inputs
+        # Calibration and the practice rule travel in the artifact (``inkbus calibrate`` fits both).
+        self.temperature = temperature_of(self.artifact.meta)
+        self.rule = Rule.from_meta(self.artifact.meta)
         self.module = for_serving(self.artifact.module)
         # TorchScript specialises on the first calls; pay that at start-up, not on a user's first stroke.
         for n in (1, 2, 8, 1):
@@ -64,10 +77,10 @@ class Recognizer:
     @torch.inference_mode()
     def probabilities(self, *inputs: np.ndarray) -> np.ndarray:
         logits = self.module(*(torch.from_numpy(np.ascontiguousarray(x)) for x in inputs))
-        return torch.softmax(logits, dim=1).numpy()
+        return torch.softmax(logits / self.temperature, dim=1).numpy()
 
     def recognize(self, inks: list[list[np.ndarray]]) -> BatchResult:
-        """Class probabilities for validated inks (see ``ml.ink.validate_ink``)."""
+        """Calibrated class probabilities for validated inks (see ``ml.ink.validate_ink``)."""
         t0 = time.perf_counter()
         inputs = model_inputs(self.inputs, inks) if len(inks) else []
         t1 = time.perf_counter()

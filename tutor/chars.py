@@ -133,6 +133,24 @@ CONFUSION_HINTS: dict[tuple[str, str], str] = {
     ("y", "v"): "your y looks like a v: carry the long stroke down below the line.",
 }
 
+# A good target that is the same shape as another character: what tells them apart on a line.
+TWIN_HINTS: dict[tuple[str, str], str] = {
+    ("0", "o"): "a 0 is as tall as a capital and narrower than an o.",
+    ("0", "O"): "a 0 is narrower than an O.",
+    ("O", "0"): "an O is rounder and wider than a 0.",
+    ("o", "0"): "an o is half as tall as a capital.",
+    ("1", "l"): "a small flag at the top tells a 1 from an l.",
+    ("1", "I"): "an I has short bars at the top and the bottom; a 1 has none.",
+    ("l", "1"): "an l has no flag at the top.",
+    ("l", "I"): "an l has no bars; an I has short bars at the top and the bottom.",
+    ("I", "1"): "short bars at the top and the bottom make it an I.",
+    ("I", "l"): "short bars at the top and the bottom make it an I.",
+    ("i", "I"): "the dot above makes it an i.",
+    ("j", "J"): "the dot above makes it a j.",
+    ("l", "L"): "no foot at the bottom keeps it an l.",
+    ("L", "l"): "the foot at the bottom makes it an L.",
+}
+
 CASE_HINT = "your {target} looks like {article} {seen}: they differ only in size, so make it {size}."
 
 

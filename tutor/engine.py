@@ -18,7 +18,7 @@ from bus.topology import ALERT_SOURCE, EVENTS_EXCHANGE, declare_topology, event_
 from inkbus.settings import Settings
 from ml.ink import InkError, validate_ink
 from tutor.chars import CHARSET
-from tutor.grading import Thresholds, free_hint, grade_practice
+from tutor.grading import Thresholds, free_hint, grade_practice, judgement_from_top
 from tutor.store import Store
 
 log = logging.getLogger("inkbus.feedback")
@@ -78,7 +78,12 @@ class FeedbackEngine(ResilientConsumer):
         if not isinstance(target, str) or target not in CHARSET:
             log.warning("practice job %s has no valid target: %r", body.get("job_id"), target)
             return []
-        v = grade_practice(target, body.get("top") or [], self.th)
+        top = body.get("top") or []
+        verdict = body.get("practice")
+        if not isinstance(verdict, dict) or verdict.get("target") != target:
+            # A prediction made without its target (an older edge): the same rule on the top labels alone.
+            verdict = judgement_from_top(target, top)
+        v = grade_practice(verdict, top, self.th)
         attempt_id, streak = None, 0
         try:
             validate_ink(meta.get("ink"))
@@ -113,7 +118,8 @@ class FeedbackEngine(ResilientConsumer):
         )
 
     def _free(self, body: dict, meta: dict) -> Outgoing:
-        v = free_hint(body.get("top") or [], self.th)
+        shape = body.get("shape") if isinstance(body.get("shape"), dict) else None
+        v = free_hint(body.get("top") or [], self.th, shape)
         if v is None:
             return []
         return self._event(

@@ -1,17 +1,21 @@
-"""Feedback rules: a prediction (and, in practice mode, a target) in, a verdict and a hint out. Pure functions.
+"""Feedback wording: a practice verdict (decided by ``ml.practice.judge``) or a free-drawing guess in,
+one learner-friendly sentence out. Pure functions.
 
-Case-aware grading: the recogniser normalises ink by its own bounding box, so a drawn ``c`` and ``C`` are
-the same picture to it. When the target and the top label differ only by case for such a pair, the
-drawing is graded correct and the hint says that size is what tells them apart on a line.
-Inside other look-alike groups (``o``/``O``/``0``, ``l``/``1``/``I`` …) an ambiguous answer, where the
-target is within ``ambiguity_margin`` of the top label, is also graded correct, with a hint to make it clearer.
+The decision itself is not made here: the worker judges a practice drawing on the whole calibrated
+probability vector with the rule the model artifact carries, and this module words what it decided.
+A drawing of the target's shape is a good target (a round zero in digit practice is a good zero); the
+hint still says what tells the twins apart on a line (``O`` is capital-sized, ``0`` is narrower).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tutor.chars import CASE_HINT, CASE_PAIRS, CONFUSION_HINTS, article, lookalikes, tip
+import numpy as np
+
+from ml.metadata import CLASS_INDEX, CLASSES, same_shape
+from ml.practice import Judgement, Rule, judge
+from tutor.chars import CASE_HINT, CASE_PAIRS, CONFUSION_HINTS, TWIN_HINTS, article, tip
 
 
 @dataclass(frozen=True)
@@ -45,28 +49,68 @@ def confusion_hint(target: str, seen: str) -> str:
     return f"your {target} looks like {article(seen)} {seen}. {how}" if how else f"your {target} looks like {seen}."
 
 
-def grade_practice(target: str, top: list[dict], th: Thresholds = Thresholds()) -> Verdict:
-    """Was ``top`` (labels with probabilities, best first) a good ``target``?"""
+def twin_hint(target: str, seen: str) -> str:
+    """The sentence for "a good ``target``, that could also be read as its twin ``seen``"."""
+    if (target, seen) in TWIN_HINTS:
+        tell = "on a line, " + TWIN_HINTS[(target, seen)]
+    elif target.lower() == seen.lower():
+        size = "capital-sized" if target.isupper() else "half as tall as a capital"
+        tell = f"on a line, size tells them apart: make your {target} {size}."
+    else:
+        tell = tip(target)
+    return f"a good {target} (it could also pass for {article(seen)} {seen}); {tell}"
+
+
+DEFAULT_RULE = Rule()
+
+
+def judgement_from_top(target: str, top: list[dict], rule: Rule = DEFAULT_RULE) -> Judgement:
+    """A verdict from top-k labels alone (missing labels count as 0), for a prediction made without
+    its target: the same rule, on less of the vector."""
+    probs = np.zeros(len(CLASSES), np.float64)
+    for t in top:
+        if t.get("label") in CLASS_INDEX:
+            probs[CLASS_INDEX[t["label"]]] = float(t["p"])
+    return judge(probs, target, rule)
+
+
+def grade_practice(verdict: Judgement | dict, top: list[dict], th: Thresholds = Thresholds()) -> Verdict:
+    """Word the worker's verdict on a practice drawing (``top``: labels with probabilities, best first)."""
+    v = verdict.to_dict() if isinstance(verdict, Judgement) else verdict
+    target, looked = v["target"], v.get("looked_like")
+    best = top[0]["label"] if top else ""
+    base = {"predicted": best, "confidence": round(float(v["p_shape"]), 4), "tip": tip(target)}
     if not top:
-        return Verdict(predicted="", confidence=0.0, correct=False, hint="nothing was recognised", tip=tip(target))
-    best, p_best = top[0]["label"], float(top[0]["p"])
-    p_target = _probs(top).get(target, 0.0)
-    base = {"predicted": best, "confidence": round(p_best, 4), "tip": tip(target)}
-    if best == target:
-        hint = "" if p_best >= th.low_confidence else f"right, but only just: {tip(target)}"
+        return Verdict(correct=False, hint="nothing was recognised", **{**base, "confidence": 0.0})
+    if v["correct"]:
+        if looked and same_shape(target, looked):
+            return Verdict(correct=True, looked_like=looked, hint=twin_hint(target, looked), **base)
+        hint = "" if v["p_shape"] >= th.low_confidence else f"right, but only just: {tip(target)}"
         return Verdict(correct=True, hint=hint, **base)
-    if CASE_PAIRS.get(target) == best:
-        return Verdict(correct=True, looked_like=best, hint=confusion_hint(target, best), **base)
-    if best in lookalikes(target) and p_best - p_target <= th.ambiguity_margin:
-        return Verdict(correct=True, looked_like=best, hint="close call: " + confusion_hint(target, best), **base)
-    return Verdict(correct=False, looked_like=best, hint=confusion_hint(target, best), **base)
+    looked = looked or best
+    return Verdict(correct=False, looked_like=looked, hint=confusion_hint(target, looked), **base)
 
 
-def free_hint(top: list[dict], th: Thresholds = Thresholds()) -> Verdict | None:
-    """Free drawing: a hint only when the recogniser is unsure (low confidence or two close labels)."""
+def shape_hint(labels: list[str]) -> str:
+    """Free drawing: the guess is one shape shared by ``labels`` (``ml.practice.shape_guess``)."""
+    names = ", ".join(labels[:-1]) + f" or {labels[-1]}"
+    if all(c.lower() == labels[0].lower() for c in labels):
+        return f"that shape is {names}: on a line, size tells them apart."
+    return f"that shape is {names}: on a line, size and width tell them apart."
+
+
+def free_hint(top: list[dict], th: Thresholds = Thresholds(), shape: dict | None = None) -> Verdict | None:
+    """Free drawing: a hint when the guess is one shape of several characters (``shape``, from the
+    prediction event), or when the recogniser is unsure (low confidence or two close labels)."""
     if not top:
         return None
     best, p_best = top[0]["label"], float(top[0]["p"])
+    if shape and len(shape.get("labels") or []) >= 2:
+        labels = [str(c) for c in shape["labels"]]
+        return Verdict(
+            predicted=best, confidence=round(float(shape.get("p", p_best)), 4), looked_like=labels[1],
+            hint=shape_hint(labels), tip=tip(best),
+        )  # fmt: skip
     # Case twins are one shape: their probabilities count together, and they are never "ambiguous".
     merged: dict[str, float] = {}
     for t in top:

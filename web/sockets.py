@@ -280,6 +280,7 @@ class DrawingSessions:
             payload = {
                 "seq": seq,
                 "top": body["top"],
+                "shape": body.get("shape"),
                 "model": body["model"],
                 "latency_ms": latency,
                 "stages_ms": stages_ms(body),

@@ -75,6 +75,7 @@ class Tutoring:
         job = RecognizeJob(
             ink={"strokes": ink},
             top_k=PRACTICE_TOP_K,
+            target=target,
             reply_to=self.bridge.edge_id,
             deadline=time.time() + s.request_timeout_s,
             meta={"sid": sid, "source": "practice", "mode": "practice", "target": target, "learner": learner,

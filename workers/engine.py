@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import time
 
-from bus.schemas import ErrorEvent, Label, PredictionEvent, RecognizeJob, Timings
+from bus.schemas import ErrorEvent, Label, PracticeVerdict, PredictionEvent, RecognizeJob, ShapeGuess, Timings
 from ml.ink import InkError, validate_ink
+from ml.practice import judge, shape_guess
 from ml.recognizer import Recognizer
 
 Event = PredictionEvent | ErrorEvent
@@ -43,12 +44,17 @@ class RecognitionEngine:
                     inference_ms=round(result.inference_ms / n, 4),
                     batch_size=n,
                 )
+                probs = result.probs[row]
+                verdict = judge(probs, job.target, self.recognizer.rule) if job.target else None
+                shape = shape_guess(probs)
                 events[i] = PredictionEvent(
                     job_id=job.job_id,
                     drawing_id=job.drawing_id,
                     seq=job.seq,
                     reply_to=job.reply_to,
-                    top=[Label(**t) for t in self.recognizer.top(result.probs[row], job.top_k)],
+                    top=[Label(**t) for t in self.recognizer.top(probs, job.top_k)],
+                    shape=ShapeGuess(**shape) if shape else None,
+                    practice=PracticeVerdict(**verdict.to_dict()) if verdict else None,
                     model=self.recognizer.version,
                     timings=timings,
                     worker=self.worker_name,

@@ -15,8 +15,11 @@ import numpy as np
 import torch
 
 from ml.artifact import Artifact, load_artifact
-from ml.recognizer import Recognizer, model_inputs
+from ml.practice import calibrated
+from ml.recognizer import Recognizer, model_inputs, temperature_of
 from ml.training import metrics
+from ml.training.calibrate import artifact_logits
+from ml.training.grading_card import grading_report
 from ml.training.sources import Sources
 
 DEFAULT_EXPERIMENTS = Path(__file__).with_name("EXPERIMENTS.md")
@@ -84,7 +87,9 @@ def compute_report(model_path: Path, data_dir: Path, limit: int = 0, latency_rep
     src = Sources(data_dir)
     keep = _subsample(len(src.ink_val), limit)
     inks, y = [src.ink_val[i] for i in keep], src.ink_val_y[keep]
-    probs = ink_proba(art, inks)
+    logits = artifact_logits(art, inks)
+    raw = calibrated(logits, 1.0)
+    probs = calibrated(logits, temperature_of(art.meta))  # what serving answers with
     mk = _subsample(len(src.mnist_test_x), limit)
     pm = image_proba(art, src.mnist_test_x[mk])
     mnist_y = src.mnist_test_y[mk] if pm is not None else src.mnist_test_y[:0]
@@ -96,6 +101,7 @@ def compute_report(model_path: Path, data_dir: Path, limit: int = 0, latency_rep
         "meta": art.meta,
         "data": src.describe(),
         "val": metrics.summary(probs, y),
+        "grading": grading_report(probs, raw, y, art.meta),
         "mnist": {
             "within_digits": float((pm[:, :10].argmax(1) == mnist_y).mean()) if len(mnist_y) else float("nan"),
             "exact_62way": float((pm.argmax(1) == mnist_y).mean()) if len(mnist_y) else float("nan"),
@@ -123,10 +129,13 @@ def run_evaluation(
     report = compute_report(Path(model_path), Path(data_dir), limit)
     exp = experiments or (DEFAULT_EXPERIMENTS if DEFAULT_EXPERIMENTS.is_file() else None)
     write_card(report, Path(card), Path(exp).read_text() if exp else "")
-    v = report["val"]
+    v, g = report["val"], report["grading"]
+    c = g["chosen"]
     report["summary_line"] = (
         f"digits {v['within_digits']:.2%}  upper {v['within_upper']:.2%}  lower {v['within_lower']:.2%}  "
         f"case-folded {v['case_folded_top1']:.2%}  exact {v['exact_top1']:.2%}  top-3 {v['top3']:.2%}  "
-        f"MNIST {report['mnist']['within_digits']:.2%}  -> {card}"
+        f"MNIST {report['mnist']['within_digits']:.2%}  ECE {g['ece_before']:.4f}->{g['ece_after']:.4f}  "
+        f"false-reject {c['false_rejection']:.2%} (worst {c['worst_char']} {c['worst_char_rejection']:.1%})  "
+        f"false-accept random {c['false_acceptance_random']:.2%} hardest {c['false_acceptance_hardest']:.2%}  -> {card}"
     )
     return report

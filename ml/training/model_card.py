@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ml.metadata import CASE_FOLDED, CLASSES, PREPROCESSING_VERSION
+from ml.training.grading_card import grading_lines, plot_curve
 
 # The targets on writer-disjoint validation (name in the report, label, threshold).
 TARGETS = [
@@ -180,7 +181,7 @@ def render_card(report: dict, figure: str, experiments: str = "") -> str:
         f"(the UNIPEN 1a/1b/1c convention). Case-folded 62-way top-1 counts `{CASE_FOLDED}` as equal to "
         "their capitals.",
         f"- 62-way exact top-1: {_pct(v['exact_top1'])}; top-3: {_pct(v['top3'])}; "
-        f"expected calibration error (15 bins): {v['ece']:.4f}; {v['samples']:,} samples.",
+        f"expected calibration error (15 bins, calibrated): {v['ece']:.4f}; {v['samples']:,} samples.",
         f"- MNIST test{' (the image CNN alone: MNIST has no pen path)' if meta.get('members') else ''}: "
         f"{_pct(report['mnist']['within_digits'])} among the 10 digits "
         f"({_pct(report['mnist']['exact_62way'])} 62-way), {report['mnist']['samples']:,} images.",
@@ -195,6 +196,7 @@ def render_card(report: dict, figure: str, experiments: str = "") -> str:
         "|---:|---:|---:|---:|",
         *(_latency_row(lat, b) for b in (1, 64)),
         "",
+        *grading_lines(report["grading"], figure.replace("_confusion.png", "_grading.png")),
         "## Confusions",
         f"![confusion matrix]({figure})",
         "",
@@ -222,6 +224,7 @@ def render_card(report: dict, figure: str, experiments: str = "") -> str:
 def write_card(report: dict, card: Path, experiments: str = "") -> Path:
     figure = card.with_name(card.stem.lower() + "_confusion.png")
     plot_confusion(report["confusion"], figure)
+    plot_curve(report["grading"], card.with_name(card.stem.lower() + "_grading.png"))
     card.parent.mkdir(parents=True, exist_ok=True)
     card.write_text(render_card(report, figure.name, experiments), encoding="utf-8")
     return card

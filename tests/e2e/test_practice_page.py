@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.browser import draw, embedded_server, sample, screenshot
+from tests.e2e.browser import draw, embedded_server, sample, screenshot, wait_for_answer
 
 pytestmark = pytest.mark.e2e
 
@@ -47,3 +47,28 @@ def test_practise_a_character_see_the_grade_and_hint_then_ask_stats(page):
     assert "Attempts" in reply.inner_text() and "50%" in reply.inner_text()
     page.wait_for_function("() => document.querySelector('#progress').textContent.includes('2 attempts')")
     screenshot(page, "practice-page.png")
+
+
+# A round zero (an oval, one stroke) and a plain vertical bar: drawn by people for 0 and 1 all the time, and
+# the very shapes of o / O and l / I. In practice the target is known, so both are good answers.
+ROUND_ZERO = [[[50, 0], [22, 8], [6, 30], [2, 55], [10, 80], [30, 97], [55, 100], [78, 90], [94, 65], [98, 40],
+               [88, 15], [70, 3], [50, 0]]]  # fmt: skip
+PLAIN_BAR = [[[0, 0], [0, 25], [0, 50], [0, 75], [0, 100]]]
+
+
+@pytest.mark.parametrize("target,strokes", [("0", ROUND_ZERO), ("1", PLAIN_BAR)])
+def test_a_round_zero_and_a_plain_bar_are_graded_correct_in_practice(page, target, strokes):
+    page.fill("#chat-input", f"practice {target}")
+    page.press("#chat-input", "Enter")
+    page.wait_for_function(f"() => document.querySelector('#target').value === '{target}'")
+    draw(page, strokes)
+    wait_for_answer(page)
+    # Free drawing is honest about the shape: the guess shows the shape group, not one confident twin.
+    if page.locator("#top1").get_attribute("data-shape") == "group":
+        assert " / " in page.locator("#top1").inner_text()
+    page.click("#check")
+    page.wait_for_function("() => ['correct', 'incorrect'].includes(document.querySelector('#grade').dataset.state)")
+    verdict = page.locator("#grade-verdict").inner_text()
+    assert page.locator("#grade").get_attribute("data-state") == "correct", verdict
+    assert verdict.startswith(f"Correct! {target}")
+    screenshot(page, f"practice-{target}.png")

@@ -108,3 +108,64 @@ def test_a_practice_attempt_through_rabbitmq_reaches_the_page_and_slack(
         slack_api.close()
         store.close()
         time.sleep(0.1)
+
+
+ROUND_ZERO = [[[50, 0], [22, 8], [6, 30], [2, 55], [10, 80], [30, 97], [55, 100], [78, 90], [94, 65], [98, 40],
+               [88, 15], [70, 3], [50, 0]]]  # fmt: skip
+
+
+def test_a_practice_verdict_is_made_by_the_worker_with_the_attempts_target(
+    settings, rabbit_url, clean_bus, start_worker, tmp_path
+):
+    """The same round zero, checked against three targets: the worker grades each with the target the job
+    carried (its prediction event says so), and the page's feedback follows that verdict."""
+    from kombu import Queue
+
+    from bus.topology import EVENTS_EXCHANGE
+    from tutor.engine import FeedbackEngine
+    from tutor.store import open_store
+    from web.app import create_app
+
+    store = open_store(settings, f"sqlite:///{tmp_path / 'progress.db'}")
+    start_worker(rabbit_url)
+    engine = FeedbackEngine(settings, store, url=rabbit_url)
+    thread = threading.Thread(target=engine.run, daemon=True)
+    thread.start()
+    app, sio = create_app(settings, broker_url=rabbit_url, store=store)
+    tap = clean_bus.channel()
+    spy = Queue(f"test.predictions.{uuid.uuid4().hex[:8]}", EVENTS_EXCHANGE, "prediction.*", exclusive=True)
+    spy(tap).declare()
+    try:
+        assert engine.ready.wait(10)
+        wait_until(lambda: app.extensions["inkbus.bridge"].consuming, 10, what="edge consuming")
+        client = sio.test_client(app)
+        client.emit("stroke", {"id": 0, "points": ROUND_ZERO[0], "final": True}, callback=True)
+        verdicts = {}
+        for target in ("0", "O", "8"):
+            ack = client.emit("check", {"target": target, "learner": "zoe"}, callback=True)
+            assert ack["ok"], ack
+            received: list = []
+
+            def feedback(job_id=ack["job_id"]):
+                received.extend(client.get_received())
+                return next((m["args"][0] for m in received if m["name"] == "feedback" and
+                             m["args"][0]["job_id"] == job_id), None)  # fmt: skip
+
+            verdicts[target] = (ack["job_id"], wait_until(feedback, 20, interval=0.05, what=f"feedback for {target}"))
+        events = {}  # the live guesses of the strokes pass here too
+        while not {job_id for job_id, _ in verdicts.values()} <= set(events):
+            msg = wait_until(lambda: spy(tap).get(no_ack=True), 10, interval=0.05, what="prediction events")
+            events[msg.payload["job_id"]] = msg.payload
+        for target, (job_id, fb) in verdicts.items():
+            practice = events[job_id]["practice"]
+            assert practice["target"] == target  # graded with the target the job carried
+            assert fb["correct"] is practice["correct"]
+        assert verdicts["0"][1]["correct"] and verdicts["O"][1]["correct"]  # a round zero is a good 0 and O
+        assert verdicts["8"][1]["correct"] is False
+        assert "tell" in verdicts["0"][1]["hint"] or "on a line" in verdicts["0"][1]["hint"]
+        client.disconnect()
+    finally:
+        engine.stop()
+        app.extensions["inkbus.bridge"].stop()
+        thread.join(5)
+        store.close()

@@ -7,7 +7,7 @@ import pytest
 from bus.schemas import FeedbackEvent
 from tutor.chars import CASE_PAIRS, CHARSET, CONFUSION_HINTS, TIPS, lookalikes
 from tutor.engine import FeedbackEngine
-from tutor.grading import Thresholds, free_hint, grade_practice
+from tutor.grading import Thresholds, free_hint, grade_practice, judgement_from_top
 from tutor.store import open_store
 
 INK = {"strokes": [[[0, 0], [10, 40], [20, 0]]]}
@@ -24,35 +24,45 @@ def test_every_one_of_the_62_characters_has_a_tip():
         assert a in CHARSET and b in CHARSET and hint.startswith(f"your {a} looks like")
 
 
+def verdict(target, correct, p_shape, looked_like=None):
+    return {"target": target, "correct": correct, "p_shape": p_shape, "looked_like": looked_like, "score": p_shape}
+
+
 def test_a_right_answer_is_correct_and_a_shaky_one_gets_a_tip():
-    v = grade_practice("4", top(("4", 0.95), ("9", 0.03)))
-    assert v.correct and v.hint == "" and v.predicted == "4"
-    v = grade_practice("4", top(("4", 0.45), ("9", 0.2)))
+    v = grade_practice(verdict("4", True, 0.95), top(("4", 0.95), ("9", 0.03)))
+    assert v.correct and v.hint == "" and v.predicted == "4" and v.confidence == 0.95
+    v = grade_practice(verdict("4", True, 0.45), top(("4", 0.45), ("9", 0.2)))
     assert v.correct and v.hint.startswith("right, but only just")
 
 
 def test_a_miss_names_the_look_alike_and_the_specific_hint():
-    v = grade_practice("4", top(("9", 0.8), ("4", 0.1)))
+    v = grade_practice(verdict("4", False, 0.1, "9"), top(("9", 0.8), ("4", 0.1)))
     assert not v.correct and v.looked_like == "9"
     assert v.hint == "your 4 looks like a 9: keep the top open."
-    v = grade_practice("k", top(("R", 0.9)))  # no specific hint: the formation tip
+    v = grade_practice(verdict("k", False, 0.01, "R"), top(("R", 0.9)))  # no specific hint: the formation tip
     assert not v.correct and "looks like an R" in v.hint and TIPS["k"] in v.hint
 
 
 @pytest.mark.parametrize("target,seen", [("c", "C"), ("O", "o"), ("s", "S"), ("x", "X"), ("W", "w")])
-def test_case_twins_of_size_only_pairs_are_graded_correct(target, seen):
+def test_a_good_case_twin_is_correct_and_the_hint_says_size_tells_them_apart(target, seen):
     assert CASE_PAIRS[target] == seen
-    v = grade_practice(target, top((seen, 0.9), (target, 0.05)))
+    v = grade_practice(verdict(target, True, 0.95, seen), top((seen, 0.9), (target, 0.05)))
     assert v.correct and v.looked_like == seen and "size" in v.hint
 
 
-def test_look_alike_groups_grade_ambiguous_answers_correct_and_clear_misses_wrong():
+def test_a_round_zero_and_a_plain_bar_are_good_and_the_hint_says_what_tells_the_twins_apart():
+    v = grade_practice(verdict("0", True, 0.97, "O"), top(("O", 0.9), ("0", 0.05)))
+    assert v.correct and v.hint.startswith("a good 0") and "narrower than an O" in v.hint
+    v = grade_practice(verdict("1", True, 0.9, "l"), top(("l", 0.8), ("1", 0.1)))
+    assert v.correct and "flag at the top" in v.hint
     assert {"O", "0"} <= lookalikes("o") and {"1", "I"} <= lookalikes("l")
-    assert grade_practice("0", top(("O", 0.5), ("0", 0.42))).correct  # within the margin: a close call
-    v = grade_practice("0", top(("O", 0.9), ("0", 0.05)))
-    assert not v.correct and v.hint == "your 0 looks like an O: make it narrower and taller."
-    assert not grade_practice("l", top(("1", 0.9), ("l", 0.02))).correct
-    assert not grade_practice("A", top(("4", 0.9))).correct  # not a look-alike at all
+
+
+def test_a_prediction_without_its_target_is_judged_by_the_same_rule_on_its_top_labels():
+    j = judgement_from_top("0", top(("o", 0.6), ("O", 0.3), ("8", 0.05)))
+    assert j.correct and j.looked_like == "o" and j.p_shape == pytest.approx(0.9)
+    j = judgement_from_top("A", top(("4", 0.9), ("A", 0.05)))
+    assert not j.correct and j.looked_like == "4"
 
 
 def test_free_mode_hints_only_when_unsure():
@@ -63,6 +73,9 @@ def test_free_mode_hints_only_when_unsure():
     low = free_hint(top(("k", 0.3), ("R", 0.1)), Thresholds(low_confidence=0.6, ambiguity_margin=0.15))
     assert low.hint.startswith("not sure that is a k")
     assert free_hint([]) is None
+    shape = free_hint(top(("o", 0.5), ("0", 0.3), ("O", 0.15)), shape={"labels": ["o", "0", "O"], "p": 0.95})
+    assert shape.hint == "that shape is o, 0 or O: on a line, size and width tell them apart."
+    assert shape.confidence == 0.95
 
 
 @pytest.fixture
@@ -111,7 +124,8 @@ def prediction(meta, labels=(("9", 0.8), ("4", 0.1))):
 def test_the_engine_grades_practice_records_it_and_addresses_the_edge(settings, store):
     engine = FeedbackEngine(settings, store, url="memory://")
     meta = {"sid": "s1", "mode": "practice", "target": "4", "learner": "ann", "ink": INK, "source": "practice"}
-    [(rk, body)] = engine.handle(prediction(meta))
+    practice = {"target": "4", "correct": False, "score": 0.11, "p_shape": 0.1, "looked_like": "9", "rule": "r"}
+    [(rk, body)] = engine.handle({**prediction(meta), "practice": practice})
     assert rk == "feedback.edge-1"
     ev = FeedbackEvent.model_validate(body)
     assert (ev.correct, ev.looked_like, ev.streak, ev.attempt_id, ev.learner) == (False, "9", 0, 1, "ann")
@@ -119,6 +133,10 @@ def test_the_engine_grades_practice_records_it_and_addresses_the_edge(settings, 
     assert "ink" not in ev.meta and ev.meta["sid"] == "s1"
     [(_, body)] = engine.handle({**prediction(meta, (("4", 0.9),)), "job_id": "job-2"})
     assert body["correct"] and body["streak"] == 1 and store.stats("ann")["attempts"] == 2
+    # The worker's verdict wins over the top labels: it saw the whole probability vector.
+    yes = {**practice, "correct": True, "looked_like": None, "p_shape": 0.7}
+    [(_, body)] = engine.handle({**prediction(meta), "job_id": "job-3", "practice": yes})
+    assert body["correct"] and body["confidence"] == 0.7
 
 
 def test_the_engine_hints_free_drawing_ignores_http_and_alerts_on_worker_failures(settings, store):

@@ -209,7 +209,11 @@
     const top = Array.isArray(p.top) ? p.top : [];
     setState("guess");
     ui.guess.dataset.seq = String(p.seq);
-    ui.top1.textContent = top.length ? top[0].label : "?";
+    // One shape of several characters (0 o O, l 1 I, c C …): show the shape, not a confident single guess.
+    const shape = p.shape && Array.isArray(p.shape.labels) && p.shape.labels.length > 1 ? p.shape.labels : null;
+    ui.top1.textContent = shape ? shape.join(" / ") : top.length ? top[0].label : "?";
+    ui.top1.dataset.shape = shape ? "group" : "single";
+    ui.top1.title = shape ? "one shape: on a line, size tells these apart" : "";
     ui.top.replaceChildren(...top.map((t) => {
       const li = document.createElement("li");
       const pct = Math.max(0, Math.min(100, t.p * 100));
