@@ -45,7 +45,11 @@ def event_reply(event: dict) -> Reply | None:
         )
     if event.get("type") != "feedback" or event.get("mode") != "practice":
         return None
-    verdict = "✅ correct" if event.get("correct") else f"❌ looked like {event.get('looked_like') or '?'}"
+    twin = event.get("looked_like")
+    if event.get("correct"):  # a good target that is also another character's shape says so, not "wrong"
+        verdict = f"✅ correct (one shape: {event.get('target')} / {twin})" if twin else "✅ correct"
+    else:
+        verdict = f"❌ looked like {twin or '?'}"
     fields = [("Target", str(event.get("target"))), ("Result", verdict), ("Streak", str(event.get("streak", 0)))]
     fields.append(("Confidence", f"{round(100 * float(event.get('confidence') or 0))}%"))
     return Reply(title=f"{event.get('learner') or 'guest'} practised {event.get('target')}", text=event.get("hint", ""),

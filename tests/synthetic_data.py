@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ml.metadata import CLASSES
-from ml.training.data import writer_split
+from ml.training.data import calibration_split, writer_split
 
 
 def random_ink(rng: np.random.Generator) -> list[list[list[float]]]:
@@ -36,8 +36,9 @@ def write_ink_jsonl(path: Path, n: int, rng: np.random.Generator, writers: list[
 def make_data_dir(root: Path, n_ink: int = 400, n_images: int = 300, seed: int = 0) -> Path:
     """Write unipen/ink.jsonl.gz, mnist/mnist.npz and emnist/emnist_byclass_test.npz under ``root``."""
     rng = np.random.default_rng(seed)
-    writers = [f"syn/w{i}" for i in range(30)]
+    writers = [f"syn/w{i}" for i in range(40)]
     assert writer_split(writers).any(), "the synthetic writers must put someone on the validation side"
+    assert (calibration_split(writers) & ~writer_split(writers)).any(), "and someone on the calibration side"
     write_ink_jsonl(root / "unipen" / "ink.jsonl.gz", n_ink, rng, writers)
 
     def images(n: int) -> np.ndarray:

@@ -144,9 +144,8 @@ def test_a_practice_verdict_is_made_by_the_worker_with_the_attempts_target(
         for target in ("0", "O", "8"):
             ack = client.emit("check", {"target": target, "learner": "zoe"}, callback=True)
             assert ack["ok"], ack
-            received: list = []
 
-            def feedback(job_id=ack["job_id"]):
+            def feedback(job_id=ack["job_id"], received=[]):  # noqa: B006 - one list per target, kept across polls
                 received.extend(client.get_received())
                 return next((m["args"][0] for m in received if m["name"] == "feedback" and
                              m["args"][0]["job_id"] == job_id), None)  # fmt: skip

@@ -235,3 +235,16 @@ def test_discord_app_commands_and_channel_posts_against_a_rest_stand_in(core, mo
         assert post["body"]["embeds"][0]["title"] == "[error] down"
     finally:
         api.close()
+
+
+def test_practice_feedback_in_chat_names_the_shape_of_a_good_twin():
+    from chatbots.slack import event_reply
+
+    base = {"type": "feedback", "mode": "practice", "learner": "zoe", "target": "0", "confidence": 0.97, "streak": 2}
+    good = event_reply({**base, "correct": True, "looked_like": "O", "hint": "a good 0"})
+    assert dict(good.fields)["Result"] == "✅ correct (one shape: 0 / O)" and good.text == "a good 0"
+    plain = event_reply({**base, "correct": True, "looked_like": None})
+    assert dict(plain.fields)["Result"] == "✅ correct"
+    miss = event_reply({**base, "correct": False, "looked_like": "8"})
+    assert dict(miss.fields)["Result"] == "❌ looked like 8"
+    assert event_reply({**base, "mode": "free"}) is None

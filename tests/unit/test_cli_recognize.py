@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 from click.testing import CliRunner
 
 from inkbus.cli import main
@@ -63,3 +64,26 @@ def test_console_script_reads_a_repo_test_file(settings):
         check=True,
     ).stdout
     assert json.loads(out)["top"][0]["label"] == json.loads(digit.read_text())["label"]
+
+
+def test_an_input_with_a_target_gets_its_practice_verdict(settings):
+    """A teacher's worksheet: the verdict comes from the same rule as the page's (ml.practice.judge)."""
+    from ml.practice import judge
+    from ml.recognizer import Recognizer
+
+    round_zero = [[[50, 0], [22, 8], [6, 30], [2, 55], [10, 80], [30, 97], [55, 100], [78, 90], [94, 65], [98, 40],
+                   [88, 15], [70, 3], [50, 0]]]  # fmt: skip
+    rows = [{"id": t, "target": t, "strokes": round_zero} for t in ("0", "O", "8")]
+    rows.append({"id": "bad", "target": "%", "strokes": round_zero})
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    res = run_cli(settings, ["-", "--top", "3"], stdin=text)
+    assert res.exit_code == 1  # the bad target
+    outs = {o["id"]: o for o in map(json.loads, res.output.splitlines())}
+    assert outs["bad"]["error"]["code"] == "invalid_target"
+    assert outs["0"]["practice"]["correct"] and outs["O"]["practice"]["correct"]
+    assert outs["8"]["practice"]["correct"] is False and outs["8"]["practice"]["hint"].startswith("your 8 looks like")
+    rec = Recognizer(settings.model_path)
+    p = rec.recognize([[np.asarray(round_zero[0], dtype=np.float32)]]).probs[0]
+    for t in ("0", "O", "8"):
+        assert outs[t]["practice"]["correct"] is judge(p, t, rec.rule).correct
+        assert outs[t]["practice"]["rule"] == judge(p, t, rec.rule).rule

@@ -124,6 +124,29 @@ def test_eval_writes_the_model_card(tmp_path, data_dir):
     for needle in ("within-category", "case-folded", "top-3", "MNIST test", "calibration", "batch | total", "| `z` |"):
         assert needle in text
     assert (tmp_path / "docs" / "model_card_confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "docs" / "model_card_grading.png").read_bytes()[:4] == b"\x89PNG"
+    assert "False rejection, all characters" in text and "ECE" in res.output and "false-reject" in res.output
+
+
+def test_calibrate_writes_the_temperature_and_the_rule_that_serving_then_uses(tmp_path, data_dir):
+    from ml.practice import Rule
+    from ml.recognizer import Recognizer
+
+    model, out = tmp_path / "inknet.pt", tmp_path / "cal" / "inknet.pt"
+    train(tiny_config(tmp_path, data_dir, epochs=1), echo=lambda m: None)
+    res = CliRunner().invoke(
+        cli, ["calibrate", "--model", str(model), "--data-dir", str(data_dir), "--out", str(out), "--version", "v-cal"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "temperature" in res.output and "calibration writers" in res.output
+    art = load_artifact(out)
+    cal, grading = art.meta["calibration"], art.meta["grading"]
+    assert art.version == "v-cal" and art.meta["parent_version"] == load_artifact(model).version
+    assert cal["fitted_on"]["split"] == "calibration writers" and cal["fitted_on"]["samples"] > 0
+    assert 0.05 <= cal["temperature"] <= 20 and cal["nll_after"] <= cal["nll_before"] + 1e-9
+    rec = Recognizer(out)
+    assert rec.temperature == cal["temperature"] and rec.rule == Rule(grading["kind"], grading["threshold"])
+    assert Recognizer(model).temperature == 1.0  # the parent is untouched
 
 
 def test_sagemaker_defaults_and_boolean_hyperparameters():
