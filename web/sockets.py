@@ -21,9 +21,9 @@ from flask_socketio import SocketIO
 
 from bus.schemas import RecognizeJob
 from inkbus.settings import Settings
-from ml.ink import InkError, is_degenerate, stroke_array, validate_ink
+from ml.ink import InkError, stroke_array
 from observability.metrics import CONNECTED_CLIENTS
-from producers.publisher import BusUnavailable
+from web.admission import Refused, admit, publish
 
 log = logging.getLogger("inkbus.sockets")
 
@@ -225,34 +225,24 @@ class DrawingSessions:
     def _recognize(self, sid: str, d: Drawing, seq: int, ink: list) -> None:
         t0 = time.perf_counter()
         try:
-            strokes = validate_ink({"strokes": ink})
-            if is_degenerate(strokes):
-                raise InkError("degenerate_ink", "that is a single dot: draw the whole character")
-        except InkError as exc:
+            admit(self.bridge, {"strokes": ink})
+            job = RecognizeJob(
+                ink={"strokes": ink},
+                drawing_id=d.drawing_id,
+                seq=seq,
+                top_k=self.settings.socket_top_k,
+                reply_to=self.bridge.edge_id,
+                deadline=time.time() + self.settings.request_timeout_s,
+                meta={"sid": sid, "source": "socket", "seq": seq},
+            )
+            with self._lock:
+                d.started[seq] = t0
+                while len(d.started) > 64:  # answers that never came (expired, superseded)
+                    d.started.pop(next(iter(d.started)))
+            log.debug("job published", extra={"job_id": job.job_id, "conn_id": sid, "drawing_id": d.drawing_id})
+            publish(self.bridge, job)
+        except Refused as exc:
             raise self._answer_now(d, seq, exc.code, exc.message) from None
-        stats = self.bridge.job_queue_stats(block=False)
-        if stats is None:
-            raise self._answer_now(d, seq, "broker_unavailable", "the message broker is unreachable; try again shortly")
-        if stats[1] == 0:
-            raise self._answer_now(d, seq, "no_workers", "no recognition worker is running; try again shortly")
-        job = RecognizeJob(
-            ink={"strokes": ink},
-            drawing_id=d.drawing_id,
-            seq=seq,
-            top_k=self.settings.socket_top_k,
-            reply_to=self.bridge.edge_id,
-            deadline=time.time() + self.settings.request_timeout_s,
-            meta={"sid": sid, "source": "socket", "seq": seq},
-        )
-        with self._lock:
-            d.started[seq] = t0
-            while len(d.started) > 64:  # answers that never came (expired, superseded)
-                d.started.pop(next(iter(d.started)))
-        log.debug("job published", extra={"job_id": job.job_id, "conn_id": sid, "drawing_id": d.drawing_id})
-        try:
-            self.bridge.submit(job)
-        except BusUnavailable as exc:
-            raise self._answer_now(d, seq, "broker_unavailable", str(exc)) from None
 
     def on_bus_event(self, body: dict) -> None:
         """Bridge listener: route a worker's answer to its connection, unless it is stale."""
