@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 
 
@@ -22,6 +23,45 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)
+
+
+class LogLimiter:
+    """At most ``burst`` log lines per key (a connection, say) in each ``window_s``; the rest are counted
+    and reported with the next line that gets through, so a flood of one client's garbage costs a few lines."""
+
+    def __init__(self, burst: int = 5, window_s: float = 60.0, max_keys: int = 10_000, clock=time.monotonic):
+        self.burst, self.window_s, self.max_keys, self.clock = burst, window_s, max_keys, clock
+        self._keys: dict[str, list] = {}  # key -> [window start, lines in window, suppressed]
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> tuple[bool, int]:
+        """(log this one?, lines suppressed since the last one logged for this key)."""
+        now = self.clock()
+        with self._lock:
+            if len(self._keys) >= self.max_keys and key not in self._keys:
+                self._keys.clear()  # bounded memory; at worst a few more lines
+            state = self._keys.setdefault(key, [now, 0, 0])
+            if now - state[0] >= self.window_s:
+                state[0], state[1] = now, 0
+            if state[1] < self.burst:
+                state[1] += 1
+                suppressed, state[2] = state[2], 0
+                return True, suppressed
+            state[2] += 1
+            return False, 0
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._keys.pop(key, None)
+
+
+def quiet_library_logger(name: str, level: int = logging.WARNING) -> logging.Logger:
+    """A library logger that goes through the root's (JSON) handler only. Passing a Logger object to
+    python-socketio/engineio stops them adding a plain StreamHandler of their own, which printed
+    every error a second time as a multi-line traceback."""
+    logger = logging.getLogger(name)
+    logger.setLevel(level)
+    return logger
 
 
 def setup_logging(level: str = "INFO", as_json: bool = True) -> None:

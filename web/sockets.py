@@ -20,12 +20,14 @@ from flask import request
 from flask_socketio import SocketIO
 
 from bus.schemas import RecognizeJob
+from inkbus.logs import LogLimiter
 from inkbus.settings import Settings
 from ml.ink import InkError, stroke_array
 from observability.metrics import CONNECTED_CLIENTS
 from web.admission import Refused, admit, publish
 
 log = logging.getLogger("inkbus.sockets")
+LOG_LIMIT = LogLimiter()  # per connection: repeated failures of one client cost a few log lines
 
 
 class EventError(Exception):
@@ -114,6 +116,7 @@ class DrawingSessions:
     def disconnect(self, sid: str) -> None:
         with self._lock:
             d = self._drawings.pop(sid, None)
+        LOG_LIMIT.forget(sid)
         if d is not None:
             CONNECTED_CLIENTS.dec()
             self.bridge.publisher.forget(d.drawing_id)
@@ -146,7 +149,10 @@ class DrawingSessions:
             payload = {}
         if not isinstance(payload, dict):
             raise EventError("invalid_event", "the event payload must be a JSON object")
-        size = len(json.dumps(payload, separators=(",", ":")))
+        try:
+            size = len(json.dumps(payload, separators=(",", ":")))
+        except (TypeError, ValueError, RecursionError):  # a binary attachment, or nesting past the limit
+            raise EventError("invalid_event", "the payload must be plain JSON: no binary attachments") from None
         if size > self.settings.socket_max_payload_bytes:
             raise EventError(
                 "payload_too_large",
@@ -327,7 +333,9 @@ def register_socket_handlers(socketio: SocketIO, bridge, settings: Settings) -> 
                     socketio.emit("error", exc.payload(), to=sid)
                 return {"ok": False, **exc.payload()}
             except Exception:
-                log.exception("socket event %s failed", name)
+                ok, suppressed = LOG_LIMIT.allow(sid)  # one connection's repeated failure costs a few lines
+                if ok:
+                    log.exception("socket event %s failed", name, extra={"conn_id": sid, "suppressed": suppressed})
                 socketio.emit("error", {"code": "internal_error", "message": "the edge failed on that event"}, to=sid)
                 return {"ok": False, "code": "internal_error"}
 
@@ -353,5 +361,6 @@ def register_socket_handlers(socketio: SocketIO, bridge, settings: Settings) -> 
         except EventError as exc:
             if sessions.should_tell(request.sid, exc):
                 socketio.emit("error", exc.payload(), to=request.sid)
+            return {"ok": False, **exc.payload()}
 
     return sessions
