@@ -17,9 +17,15 @@ TOP_K_MESSAGE = "top must be an integer from 1 to 62"
 
 
 def _top_k(obj: dict) -> int:
-    raw = request.args.get("top", obj.get("top_k", current_app.config["INKBUS"].top_k))
-    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 3:
-        raw = int(raw)
+    """The query's ``top``, else the body's ``top_k``, else the default; a body value is checked either way."""
+    k = _checked_k(obj["top_k"]) if "top_k" in obj else current_app.config["INKBUS"].top_k
+    raw = request.args.get("top")
+    if raw is None:
+        return k
+    return _checked_k(int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 3 else raw)
+
+
+def _checked_k(raw) -> int:
     if not isinstance(raw, int) or isinstance(raw, bool) or not 1 <= raw <= 62:  # floats, inf and text refused
         raise Refused("invalid_request", TOP_K_MESSAGE)
     return raw

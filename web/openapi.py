@@ -20,11 +20,13 @@ _ERROR = {
     },
 }
 
+_COORD = {"type": "number", "minimum": -MAX_ABS_COORD, "maximum": MAX_ABS_COORD}
 _POINT = {
     "type": "array",
     "minItems": 2,
     "maxItems": 3,
-    "items": {"type": "number", "minimum": -MAX_ABS_COORD, "maximum": MAX_ABS_COORD},
+    "prefixItems": [_COORD, _COORD, {"type": "number"}],  # t is any finite number
+    "items": {"type": "number"},
     "description": "[x, y] or [x, y, t]; y grows downward; any unit",
 }
 
