@@ -64,6 +64,19 @@ def quiet_library_logger(name: str, level: int = logging.WARNING) -> logging.Log
     return logger
 
 
+def route_gevent_errors() -> None:
+    """gevent prints a greenlet's or a threadpool task's unhandled error as a plain multi-line traceback
+    on stderr: send it through logging instead, so it is one JSON line like every other."""
+    hub = sys.modules.get("gevent.hub")
+    if hub is None:
+        return
+
+    def print_exception(_hub, context, exc_type, value, tb):
+        logging.getLogger("inkbus.gevent").error("unhandled error in %s", context, exc_info=(exc_type, value, tb))
+
+    hub.Hub.print_exception = print_exception
+
+
 def setup_logging(level: str = "INFO", as_json: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -71,4 +84,6 @@ def setup_logging(level: str = "INFO", as_json: bool = True) -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    logging.captureWarnings(True)  # warnings (numpy's, say) as log lines, not plain stderr text
+    route_gevent_errors()
     root.setLevel(level.upper())

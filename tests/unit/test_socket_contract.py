@@ -184,3 +184,22 @@ def test_fuzzed_events_are_all_answered_and_the_edge_stays_up(edge):
     finally:
         client.disconnect()
     assert requests.get(edge + "/healthz", timeout=5).ok
+
+
+def test_gevent_and_warnings_print_through_logging(caplog):
+    import warnings
+
+    import gevent.hub
+
+    from inkbus.logs import route_gevent_errors
+
+    route_gevent_errors()
+    try:
+        raise RuntimeError("in a greenlet")
+    except RuntimeError as exc:
+        gevent.hub.Hub.print_exception(None, "a greenlet", type(exc), exc, exc.__traceback__)
+    logging.captureWarnings(True)
+    with caplog.at_level(logging.WARNING):
+        warnings.warn("numpy says so", RuntimeWarning, stacklevel=1)
+    assert any(r.name == "inkbus.gevent" and r.exc_info for r in caplog.records)
+    assert any(r.name == "py.warnings" for r in caplog.records)
