@@ -36,6 +36,15 @@ def broker_reachable(settings: Settings, url: str | None = None) -> bool:
         conn.release()
 
 
+def set_io_timeout(conn: Connection, seconds: float | None) -> None:
+    """Bound every later blocking read or write on an established connection (a stalled broker then
+    raises ``socket.timeout`` instead of hanging). py-amqp's own per-call timeouts still apply inside."""
+    transport = getattr(conn.connection, "transport", None)  # None on the in-process transport
+    sock = getattr(transport, "sock", None)
+    if sock is not None:
+        sock.settimeout(None if seconds is None else max(seconds, 0.001))
+
+
 def queue_stats(channel, queue_name: str) -> tuple[int, int]:
     """(messages ready, consumers) of a queue, without declaring it."""
     ok = channel.queue_declare(queue=queue_name, passive=True)

@@ -7,9 +7,8 @@ so callbacks run it in a thread and the bot's event loop never blocks.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
+import re
 
 import discord
 from discord import app_commands
@@ -18,11 +17,12 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from chatbots.core import ChatCore, Reply
-from chatbots.slack import event_reply
+from chatbots.slack import MAX_AGE_S, event_reply, replay_guard, request_age
 from web.errors import error_response
+from web.safejson import BodyError, load_body
 
 log = logging.getLogger("inkbus.discord")
-MAX_AGE_S = 300
+DISCORD_SIGNATURE = re.compile(r"[0-9a-fA-F]{128}")
 EPHEMERAL = 64  # interaction response flag: only the caller sees it
 
 bp = Blueprint("discord", __name__)
@@ -106,19 +106,31 @@ def verify(public_key_hex: str, headers, body: bytes, now: float | None = None) 
     sig, ts = headers.get("X-Signature-Ed25519"), headers.get("X-Signature-Timestamp")
     if not sig or not ts:
         return 400, "missing_signature", "X-Signature-Ed25519 and X-Signature-Timestamp are required"
+    age = request_age(ts, now)
+    if age is None or not DISCORD_SIGNATURE.fullmatch(sig):
+        return 401, "bad_signature", "X-Signature-Timestamp must be Unix seconds and X-Signature-Ed25519 hex"
+    if age > MAX_AGE_S:
+        return 401, "stale_request", "the request timestamp is older than 5 minutes"
     try:
-        if abs((time.time() if now is None else now) - int(ts)) > MAX_AGE_S:
-            return 401, "stale_request", "the request timestamp is older than 5 minutes"
         VerifyKey(bytes.fromhex(public_key_hex)).verify(ts.encode() + body, bytes.fromhex(sig))
     except (BadSignatureError, ValueError):
         return 401, "bad_signature", "the request signature does not match"
     return None
 
 
+def _obj(v) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def _text(v) -> str | None:
+    return v if isinstance(v, str) else None
+
+
 def interaction_text(data: dict) -> str:
     """``/hint char:q`` -> ``hint q``; ``/inkbus command:forget ann`` -> ``forget ann``."""
     name = str(data.get("name", ""))
-    values = [str(o.get("value", "")) for o in data.get("options") or [] if isinstance(o, dict)]
+    options = data.get("options") if isinstance(data.get("options"), list) else []
+    values = [str(o.get("value", "")) for o in options if isinstance(o, dict)]
     return " ".join(values) if name == "inkbus" else " ".join([name.removesuffix("_"), *values])
 
 
@@ -132,18 +144,22 @@ def discord_interaction():
     if problem:
         return error_response(*problem)
     try:
-        payload = json.loads(body)
-    except ValueError:
-        return error_response(400, "invalid_json", "the body must be a JSON interaction")
+        payload = load_body(body, current_app.config["INKBUS"].max_body_bytes)
+    except BodyError as exc:
+        return error_response(exc.status, exc.code, f"{exc.message} (the body must be a JSON interaction)")
     if not isinstance(payload, dict):
         return error_response(422, "invalid_request", "the interaction must be a JSON object")
+    if not replay_guard("discord").first_time(request.headers["X-Signature-Ed25519"]):
+        return error_response(401, "replayed_request", "this signed request was already handled")
     if payload.get("type") == 1:  # PING
         return jsonify({"type": 1})
     if payload.get("type") != 2:
         return error_response(422, "invalid_request", "only application commands are handled")
-    member = payload.get("member") or {}
-    user = member.get("user") or payload.get("user") or {}
+    # Signed by Discord, still checked for shape: any field may be missing or of another type.
+    user = _obj(_obj(payload.get("member")).get("user")) or _obj(payload.get("user"))
     core: ChatCore = current_app.extensions["inkbus.chat"]
-    reply = core.handle(interaction_text(payload.get("data") or {}), learner=user.get("username"), user=user.get("id"))
+    learner, user_id = _text(user.get("username")), user.get("id")
+    user_id = str(user_id) if isinstance(user_id, (str, int)) and not isinstance(user_id, bool) else None
+    reply = core.handle(interaction_text(_obj(payload.get("data"))), learner=learner, user=user_id)
     data = {"embeds": [reply_embed(reply).to_dict()], **({} if reply.ok else {"flags": EPHEMERAL})}
     return jsonify({"type": 4, "data": data})

@@ -7,7 +7,10 @@ once, and posts the real reply to the request's ``response_url`` from a backgrou
 from __future__ import annotations
 
 import logging
+import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
@@ -19,6 +22,7 @@ from slack_sdk.webhook import WebhookClient
 from chatbots.core import ChatCore, Reply
 from inkbus.settings import Settings
 from web.errors import error_response
+from web.safejson import bounded_int
 
 log = logging.getLogger("inkbus.slack")
 MAX_AGE_S = 300  # Slack's replay window: older signed requests are rejected
@@ -57,15 +61,47 @@ def event_reply(event: dict) -> Reply | None:
 
 
 # -- verification
+SLACK_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+
+
+class ReplayGuard:
+    """Signed requests seen within the replay window: each is accepted once (per edge process).
+
+    Entries expire in insertion order, so the oldest are always at the front."""
+
+    def __init__(self, window_s: float = MAX_AGE_S, max_entries: int = 100_000):
+        self.window_s, self.max_entries = window_s, max_entries
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_time(self, key: str, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        with self._lock:
+            while self._seen and next(iter(self._seen.values())) <= now:
+                self._seen.popitem(last=False)
+            if key in self._seen:
+                return False
+            if len(self._seen) >= self.max_entries:
+                self._seen.popitem(last=False)
+            self._seen[key] = now + self.window_s
+            return True
+
+
+def request_age(ts: str | None, now: float | None) -> float | None:
+    """Seconds between a signed request's timestamp header and now; None if it is not a Unix time."""
+    seconds = bounded_int(ts)
+    return None if seconds is None else abs((time.time() if now is None else now) - seconds)
+
+
 def verify(secret: str, headers, body: bytes, now: float | None = None) -> tuple[int, str, str] | None:
-    """None if the request is Slack's; else (HTTP status, code, message). Constant-time comparison."""
+    """None if the request is Slack's; else (HTTP status, code, message). Constant-time comparison.
+    Header values are checked for shape before any conversion or comparison."""
     ts, sig = headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature")
     if not ts or not sig:
         return 400, "missing_signature", "X-Slack-Request-Timestamp and X-Slack-Signature are required"
-    try:
-        age = abs((time.time() if now is None else now) - int(ts))
-    except ValueError:
-        return 400, "invalid_signature", "X-Slack-Request-Timestamp must be an integer"
+    age = request_age(ts, now)
+    if age is None or not SLACK_SIGNATURE.fullmatch(sig):
+        return 401, "bad_signature", "X-Slack-Request-Timestamp must be Unix seconds and X-Slack-Signature v0=<hex>"
     if age > MAX_AGE_S:
         return 401, "stale_request", "the request timestamp is older than 5 minutes"
     verifier = SignatureVerifier(secret, clock=_Clock(now))
@@ -76,6 +112,11 @@ def verify(secret: str, headers, body: bytes, now: float | None = None) -> tuple
     if not ok:
         return 401, "bad_signature", "the request signature does not match"
     return None
+
+
+def replay_guard(name: str) -> ReplayGuard:
+    """The app's guard for one chat service (created with the app's first signed request)."""
+    return current_app.extensions.setdefault(f"inkbus.{name}_replays", ReplayGuard())
 
 
 class _Clock:
@@ -117,6 +158,8 @@ def slack_command():
     problem = verify(secret, request.headers, body)
     if problem:
         return error_response(*problem)
+    if not replay_guard("slack").first_time(request.headers["X-Slack-Signature"]):
+        return error_response(401, "replayed_request", "this signed request was already handled")
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     core = current_app.extensions["inkbus.chat"]
     post = current_app.extensions.get("inkbus.slack_post", _post_response)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 
 
@@ -24,6 +25,58 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class LogLimiter:
+    """At most ``burst`` log lines per key (a connection, say) in each ``window_s``; the rest are counted
+    and reported with the next line that gets through, so a flood of one client's garbage costs a few lines."""
+
+    def __init__(self, burst: int = 5, window_s: float = 60.0, max_keys: int = 10_000, clock=time.monotonic):
+        self.burst, self.window_s, self.max_keys, self.clock = burst, window_s, max_keys, clock
+        self._keys: dict[str, list] = {}  # key -> [window start, lines in window, suppressed]
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> tuple[bool, int]:
+        """(log this one?, lines suppressed since the last one logged for this key)."""
+        now = self.clock()
+        with self._lock:
+            if len(self._keys) >= self.max_keys and key not in self._keys:
+                self._keys.clear()  # bounded memory; at worst a few more lines
+            state = self._keys.setdefault(key, [now, 0, 0])
+            if now - state[0] >= self.window_s:
+                state[0], state[1] = now, 0
+            if state[1] < self.burst:
+                state[1] += 1
+                suppressed, state[2] = state[2], 0
+                return True, suppressed
+            state[2] += 1
+            return False, 0
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._keys.pop(key, None)
+
+
+def quiet_library_logger(name: str, level: int = logging.WARNING) -> logging.Logger:
+    """A library logger that goes through the root's (JSON) handler only. Passing a Logger object to
+    python-socketio/engineio stops them adding a plain StreamHandler of their own, which printed
+    every error a second time as a multi-line traceback."""
+    logger = logging.getLogger(name)
+    logger.setLevel(level)
+    return logger
+
+
+def route_gevent_errors() -> None:
+    """gevent prints a greenlet's or a threadpool task's unhandled error as a plain multi-line traceback
+    on stderr: send it through logging instead, so it is one JSON line like every other."""
+    hub = sys.modules.get("gevent.hub")
+    if hub is None:
+        return
+
+    def print_exception(_hub, context, exc_type, value, tb):
+        logging.getLogger("inkbus.gevent").error("unhandled error in %s", context, exc_info=(exc_type, value, tb))
+
+    hub.Hub.print_exception = print_exception
+
+
 def setup_logging(level: str = "INFO", as_json: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -31,4 +84,6 @@ def setup_logging(level: str = "INFO", as_json: bool = True) -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    logging.captureWarnings(True)  # warnings (numpy's, say) as log lines, not plain stderr text
+    route_gevent_errors()
     root.setLevel(level.upper())

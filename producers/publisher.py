@@ -17,27 +17,34 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from kombu import Producer
 
-from bus.connection import connect, queue_stats
+from bus.connection import connect, queue_stats, set_io_timeout
+from bus.consumer import drain
 from bus.schemas import RecognizeJob, Supersede
 from bus.topology import CONTROL_EXCHANGE, JOBS_EXCHANGE, RK_RECOGNIZE, declare_topology, job_delivery_mode
 from inkbus.settings import Settings
 
 log = logging.getLogger("inkbus.producer")
+T = TypeVar("T")
 
 
 class BusUnavailable(RuntimeError):
-    """The broker cannot take the job now (down, restarting, or did not confirm in time)."""
+    """The broker cannot take the job now (down, restarting, stalled, or did not confirm in time)."""
 
 
 class _Slot:
-    """One confirm channel of the pool (its own connection), opened on first use."""
+    """One confirm channel of the pool (its own connection), opened on first use.
+
+    ``lock`` is held while the slot talks to the broker: the keep-alive pass skips a busy slot."""
 
     def __init__(self):
         self.conn = None
         self.producer: Producer | None = None
+        self.lock = threading.Lock()
 
 
 class JobPublisher:
@@ -51,72 +58,120 @@ class JobPublisher:
             self._slots.put(slot)
         self._outstanding: dict[str, tuple[str, int]] = {}  # drawing_id -> (job_id, seq) not yet answered
         self.superseded = 0
+        self.replaced = 0  # pooled connections found dead and dropped (reopened on next use)
 
     # -- connection
-    def _ensure(self, slot: _Slot) -> Producer:
+    def _ensure(self, slot: _Slot, deadline: float) -> Producer:
         if slot.producer is not None:
+            set_io_timeout(slot.conn, deadline - time.monotonic())
             return slot.producer
         conn = connect(self.settings, self.url, confirm=True)
         try:
             conn.ensure_connection(max_retries=1, timeout=self.settings.broker_connect_timeout_s)
+            set_io_timeout(conn, deadline - time.monotonic())  # a stalled broker must not hold the channel open
             ch = conn.channel()
             declare_topology(ch, self.settings)
         except Exception as exc:
-            conn.release()
+            conn.collect()
             raise BusUnavailable(f"message broker unreachable: {exc}") from exc
         slot.conn, slot.producer = conn, Producer(ch, serializer="json")
         return slot.producer
 
-    @staticmethod
-    def _drop(slot: _Slot) -> None:
-        try:
-            if slot.conn is not None:
-                slot.conn.release()
-        except Exception:
-            pass
+    def _drop(self, slot: _Slot) -> None:
+        """Forget a broken connection without a closing handshake (a stalled broker would never answer it)."""
+        if slot.conn is not None:
+            self.replaced += 1
+            try:
+                slot.conn.collect()
+            except Exception:
+                pass
         slot.conn = slot.producer = None
 
     def close(self) -> None:
         for slot in self._all:
-            self._drop(slot)
+            with slot.lock:
+                conn, slot.conn, slot.producer = slot.conn, None, None
+                if conn is not None:
+                    try:
+                        set_io_timeout(conn, self.settings.broker_connect_timeout_s)
+                        conn.release()
+                    except Exception:
+                        conn.collect()
 
-    def _publish(self, body: dict, **kw) -> None:
-        """Publish once on a free channel; on a broken connection reconnect once, then raise BusUnavailable."""
-        slot = self._slots.get()  # LIFO: a light load keeps reusing one warm channel
+    def _take(self, deadline: float) -> _Slot:
+        try:  # LIFO: a light load keeps reusing one warm channel
+            slot = self._slots.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise BusUnavailable("every publisher channel is busy with a slow broker") from None
+        slot.lock.acquire()
+        return slot
+
+    def _give(self, slot: _Slot) -> None:
+        slot.lock.release()
+        self._slots.put(slot)
+
+    def _retry(self, deadline: float, op: Callable[[Producer], T]) -> T:
+        """``op`` on a free channel within ``deadline`` (monotonic). A broken connection (one that died
+        while idle, say) is replaced and ``op`` tried once more; then ``BusUnavailable``."""
+        slot = self._take(deadline)
         try:
             for attempt in (1, 2):
-                producer = self._ensure(slot)
                 try:
-                    producer.publish(
-                        body,
-                        timeout=self.settings.publish_confirm_timeout_s,
-                        confirm_timeout=self.settings.publish_confirm_timeout_s,
-                        **kw,
-                    )
-                    return
+                    return op(self._ensure(slot, deadline))
                 except Exception as exc:
                     self._drop(slot)
-                    if attempt == 2:
-                        raise BusUnavailable(f"message broker did not take the job: {exc}") from exc
-                    log.warning("publish failed (%s); reconnecting once", exc)
+                    if attempt == 2 or time.monotonic() >= deadline:
+                        raise BusUnavailable(f"message broker did not answer: {exc}") from exc
+                    log.warning("broker call failed (%s); reconnecting once", exc)
         finally:
-            self._slots.put(slot)
+            self._give(slot)
+        raise AssertionError("unreachable")
 
-    def queue_stats(self, queue_name: str) -> tuple[int, int] | None:
-        """(messages ready, consumers) of a queue over a pooled channel; None when the broker is unreachable.
-        The edge asks every second: a channel it already holds costs one round trip, a new connection four."""
-        slot = self._slots.get()
+    def _publish(self, body: dict, deadline: float, **kw) -> None:
+        def send(producer: Producer) -> None:
+            wait = max(0.001, min(self.settings.publish_confirm_timeout_s, deadline - time.monotonic()))
+            producer.publish(body, timeout=wait, confirm_timeout=wait, **kw)
+
+        self._retry(deadline, send)
+
+    def queue_stats(self, queue_name: str, timeout: float | None = None) -> tuple[int, int] | None:
+        """(messages ready, consumers) of a queue over a pooled channel; None when the broker is unreachable
+        or does not answer within ``timeout`` (default: two connection timeouts). The edge asks every second:
+        a channel it already holds costs one round trip, a new connection four."""
+        budget = 2 * self.settings.broker_connect_timeout_s if timeout is None else timeout
         try:
-            return queue_stats(self._ensure(slot).channel, queue_name)
-        except Exception:  # unreachable, or the channel broke: the next call reconnects
-            self._drop(slot)
+            return self._retry(time.monotonic() + budget, lambda producer: queue_stats(producer.channel, queue_name))
+        except BusUnavailable as exc:
+            log.warning("queue stats unavailable: %s", exc)
             return None
-        finally:
-            self._slots.put(slot)
+
+    def keep_alive(self) -> None:
+        """Heartbeats for idle pooled connections: read what the broker sent (its heartbeats), send ours
+        when due, and drop a connection whose broker went silent (the next use opens a new one). Without
+        this an idle edge's connections are closed by the broker for missed heartbeats."""
+        for slot in self._all:
+            if slot.conn is None or not slot.lock.acquire(blocking=False):
+                continue  # never opened, or busy (a busy connection is talking anyway)
+            try:
+                if slot.conn is not None:
+                    self._beat(slot)
+            finally:
+                slot.lock.release()
+
+    def _beat(self, slot: _Slot) -> None:
+        try:
+            set_io_timeout(slot.conn, None)
+            drain(slot.conn, 0.0001)
+        except Exception as exc:
+            log.info("an idle publisher connection died (%s); it is replaced on next use", exc)
+            self._drop(slot)
 
     # -- API
     def publish(self, job: RecognizeJob) -> None:
+        """Publish ``job`` (and a supersede notice); every broker wait ends by the job's deadline."""
         ttl_s = self.settings.job_ttl_ms / 1000
+        left = (job.deadline - time.time()) if job.deadline is not None else self.settings.request_timeout_s
+        deadline = time.monotonic() + max(0.0, left)
         notice = None
         with self._lock:
             if job.drawing_id is not None:
@@ -126,9 +181,11 @@ class JobPublisher:
                     self.superseded += 1
                 self._outstanding[job.drawing_id] = (job.job_id, job.seq)
         if notice is not None:
-            self._publish(notice.model_dump(mode="json"), exchange=CONTROL_EXCHANGE, routing_key="", delivery_mode=1)
+            notice_body = notice.model_dump(mode="json")
+            self._publish(notice_body, deadline, exchange=CONTROL_EXCHANGE, routing_key="", delivery_mode=1)
         self._publish(
             job.model_dump(mode="json"),
+            deadline,
             exchange=JOBS_EXCHANGE,
             routing_key=RK_RECOGNIZE,
             delivery_mode=job_delivery_mode(self.settings),

@@ -7,24 +7,28 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 
 from bus.schemas import RecognizeJob
-from ml.ink import InkError, Limits, is_degenerate, parse_ink_json
-from producers.publisher import BusUnavailable
-from web.bridge import ReplyTimeout
-from web.errors import INK_STATUS, error_response
+from web.admission import Refused, admit, publish
+from web.errors import coded_error
 from web.openapi import openapi_document
+from web.safejson import BodyError, load_body, require_json
 
 bp = Blueprint("api", __name__)
+TOP_K_MESSAGE = "top must be an integer from 1 to 62"
 
 
 def _top_k(obj: dict) -> int:
-    raw = request.args.get("top", obj.get("top_k", current_app.config["INKBUS"].top_k))
-    try:
-        k = int(raw)
-    except (TypeError, ValueError):
-        raise InkError("invalid_request", "top must be an integer from 1 to 62") from None
-    if isinstance(raw, bool) or not 1 <= k <= 62:
-        raise InkError("invalid_request", "top must be an integer from 1 to 62")
-    return k
+    """The query's ``top``, else the body's ``top_k``, else the default; a body value is checked either way."""
+    k = _checked_k(obj["top_k"]) if "top_k" in obj else current_app.config["INKBUS"].top_k
+    raw = request.args.get("top")
+    if raw is None:
+        return k
+    return _checked_k(int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 3 else raw)
+
+
+def _checked_k(raw) -> int:
+    if not isinstance(raw, int) or isinstance(raw, bool) or not 1 <= raw <= 62:  # floats, inf and text refused
+        raise Refused("invalid_request", TOP_K_MESSAGE)
+    return raw
 
 
 @bp.post("/api/v1/recognize")
@@ -33,33 +37,26 @@ def recognize():
     bridge = current_app.extensions["inkbus.bridge"]
     t0 = time.perf_counter()
     try:
-        obj, strokes = parse_ink_json(request.get_data(cache=False), Limits(max_bytes=settings.max_body_bytes))
-        if is_degenerate(strokes):
-            raise InkError("degenerate_ink", "the drawing is a single dot: draw the whole character")
+        require_json(request.content_type)
+        obj = load_body(request.get_data(cache=False), settings.max_body_bytes)
+        if not isinstance(obj, dict):
+            raise Refused("invalid_ink", 'ink must be a JSON object {"strokes": [...]}')
         k = _top_k(obj)
-    except InkError as exc:
-        return error_response(INK_STATUS.get(exc.code, 422), exc.code, exc.message)
-    stats = bridge.job_queue_stats(block=False)
-    if stats is None:
-        return error_response(503, "broker_unavailable", "the message broker is unreachable; try again shortly")
-    if stats[1] == 0:
-        return error_response(503, "no_workers", "no recognition worker is running; try again shortly")
-    timeout = settings.request_timeout_s
-    job = RecognizeJob(
-        ink={"strokes": obj["strokes"]},
-        top_k=k,
-        reply_to=bridge.edge_id,
-        deadline=time.time() + timeout,
-        meta={"source": "http"},
-    )
-    try:
-        event = bridge.request(job, timeout)
-    except BusUnavailable as exc:
-        return error_response(503, "broker_unavailable", str(exc))
-    except ReplyTimeout as exc:
-        return error_response(504, "timeout", str(exc), job_id=job.job_id)
+        admit(bridge, {"strokes": obj.get("strokes")})
+        timeout = settings.request_timeout_s
+        job = RecognizeJob(
+            ink={"strokes": obj["strokes"]},
+            top_k=k,
+            reply_to=bridge.edge_id,
+            deadline=time.time() + timeout,
+            meta={"source": "http"},
+        )
+        event = publish(bridge, job, wait_s=timeout)
+    except (BodyError, Refused) as exc:
+        extra = {"job_id": job.job_id} if isinstance(exc, Refused) and exc.code == "timeout" else {}
+        return coded_error(exc.code, exc.message, **extra)
     if event.get("type") == "error":
-        return error_response(422, event.get("code", "invalid_ink"), event.get("message", ""))
+        return coded_error(event.get("code") or "internal_error", event.get("message", ""), job_id=job.job_id)
     return jsonify(
         {
             "job_id": job.job_id,

@@ -9,12 +9,14 @@ from collections.abc import Callable
 from flask import Flask
 from flask_socketio import SocketIO
 
+from inkbus.logs import quiet_library_logger
 from inkbus.settings import Settings
 from web.api import bp as api_bp
 from web.bridge import EdgeBridge
 from web.errors import register_error_handlers
 from web.ops import init_ops
 from web.pages import bp as pages_bp
+from web.socket_guards import guard_packets, refuse_oversize_polls
 from web.sockets import register_socket_handlers
 from web.tutoring import register_tutoring
 
@@ -52,7 +54,14 @@ def create_app(
     app.config["SECRET_KEY"] = settings.secret_key.get_secret_value() or secrets.token_hex(32)
     # Werkzeug refuses larger bodies with 413 before the handler reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    socketio = SocketIO(app, async_mode=settings.async_mode, json=None, max_http_buffer_size=settings.max_body_bytes)
+    socketio = SocketIO(
+        app,
+        async_mode=settings.async_mode,
+        json=None,
+        max_http_buffer_size=settings.max_body_bytes,
+        logger=quiet_library_logger("socketio.server"),
+        engineio_logger=quiet_library_logger("engineio.server"),
+    )
     bridge = EdgeBridge(
         settings,
         url=broker_url,
@@ -66,6 +75,8 @@ def create_app(
     app.register_blueprint(api_bp)
     app.register_blueprint(pages_bp)
     app.extensions["inkbus.sessions"] = sessions = register_socket_handlers(socketio, bridge, settings)
+    guard_packets(socketio, sessions)
+    refuse_oversize_polls(app, "socket.io", socketio.server.eio.max_http_buffer_size)
     # Tutoring (docs/TUTORING.md): practice checks, feedback to the page, and the chat API.
     store = store if store is not None else _open_store(settings)
     app.extensions["inkbus.store"] = store

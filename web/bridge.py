@@ -56,6 +56,19 @@ class EdgeBridge:
     # -- lifecycle
     def start(self) -> None:
         self._spawn(self._consume_forever)
+        if not is_memory(self.url) and self.settings.broker_heartbeat_s > 0:
+            self._spawn(self._keep_alive_forever)
+
+    def _keep_alive_forever(self) -> None:
+        """The publisher's pooled connections idle between requests: keep their heartbeats going
+        (four checks per interval, so one is sent before the broker's two-interval limit)."""
+        interval = self.settings.broker_heartbeat_s / 4
+        while not self._stopping:
+            self._sleep(interval)
+            try:
+                self.publisher.keep_alive()
+            except Exception:
+                log.exception("publisher keep-alive failed")
 
     def stop(self) -> None:
         self._stopping = True
@@ -135,12 +148,13 @@ class EdgeBridge:
         self.publisher.publish(job)
 
     def request(self, job: RecognizeJob, timeout: float) -> dict:
-        """Publish a job and wait for its event (prediction or error)."""
+        """Publish a job and wait for its event (prediction or error), all within ``timeout``."""
         waiter = [self._make_event(), None]
         self._waiters[job.job_id] = waiter
+        end = time.monotonic() + timeout
         try:
             self.submit(job)
-            if not waiter[0].wait(timeout):
+            if not waiter[0].wait(max(0.0, end - time.monotonic())):
                 raise ReplyTimeout(f"no worker answered within {timeout:g} s")
             return waiter[1]
         finally:

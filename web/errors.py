@@ -1,8 +1,34 @@
-"""One error body everywhere: ``{"error": {"code": "...", "message": "..."}}``."""
+"""One error body everywhere: ``{"error": {"code": "...", "message": "..."}}``, with one status per code."""
 
 from __future__ import annotations
 
 from flask import jsonify
+
+# The HTTP status of each code a door answers with; docs/PROTOCOL.md lists them (a unit test checks).
+STATUS = {
+    "invalid_json": 400,
+    "missing_signature": 400,
+    "bad_signature": 401,
+    "stale_request": 401,
+    "replayed_request": 401,
+    "not_found": 404,
+    "vendor_missing": 404,
+    "slack_disabled": 404,
+    "discord_disabled": 404,
+    "method_not_allowed": 405,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "internal_error": 500,
+    "broker_unavailable": 503,
+    "no_workers": 503,
+    "timeout": 504,
+}
+INK_STATUS = STATUS  # the former name: ink codes not listed here are 422
+
+
+def status_of(code: str) -> int:
+    """Ink and request codes (``invalid_ink``, ``too_deep``, ``invalid_request``, ...) are 422."""
+    return STATUS.get(code, 422)
 
 
 def error_response(status: int, code: str, message: str, **extra):
@@ -10,8 +36,9 @@ def error_response(status: int, code: str, message: str, **extra):
     return jsonify(body), status
 
 
-# Which HTTP status an ink validation code maps to.
-INK_STATUS = {"invalid_json": 400, "payload_too_large": 413}
+def coded_error(code: str, message: str, **extra):
+    """``error_response`` with the status that belongs to ``code``."""
+    return error_response(status_of(code), code, message, **extra)
 
 
 def register_error_handlers(app) -> None:
@@ -20,8 +47,9 @@ def register_error_handlers(app) -> None:
         return error_response(404, "not_found", "no such endpoint")
 
     @app.errorhandler(405)
-    def _method(_e):
-        return error_response(405, "method_not_allowed", "this endpoint does not accept that method")
+    def _method(e):
+        body, status = error_response(405, "method_not_allowed", "this endpoint does not accept that method")
+        return body, status, {"Allow": ", ".join(sorted(e.valid_methods or ()))}
 
     @app.errorhandler(413)
     def _too_large(_e):

@@ -20,11 +20,13 @@ _ERROR = {
     },
 }
 
+_COORD = {"type": "number", "minimum": -MAX_ABS_COORD, "maximum": MAX_ABS_COORD}
 _POINT = {
     "type": "array",
     "minItems": 2,
     "maxItems": 3,
-    "items": {"type": "number", "minimum": -MAX_ABS_COORD, "maximum": MAX_ABS_COORD},
+    "prefixItems": [_COORD, _COORD, {"type": "number"}],  # t is any finite number
+    "items": {"type": "number"},
     "description": "[x, y] or [x, y, t]; y grows downward; any unit",
 }
 
@@ -34,6 +36,7 @@ _INK = {
     "properties": {
         "strokes": {
             "type": "array",
+            "minItems": 1,  # no strokes at all is answered 422 empty_ink
             "maxItems": MAX_STROKES,
             "items": {"type": "array", "items": _POINT},
             "description": f"At most {MAX_STROKES} strokes and {MAX_POINTS} points in all",
@@ -98,11 +101,13 @@ def openapi_document() -> dict:
                         "200": _json({"$ref": "#/components/schemas/Prediction"}, "The most probable labels"),
                         "400": _json(err, "The body is not JSON (invalid_json)"),
                         "413": _json(err, "The body is too large (payload_too_large)"),
+                        "415": _json(err, "The body is not application/json (unsupported_media_type)"),
                         "422": _json(
                             err,
                             "Not valid ink: invalid_ink, empty_ink, degenerate_ink, non_finite, "
-                            "out_of_range, too_many_strokes, too_many_points, invalid_request",
+                            "out_of_range, too_many_strokes, too_many_points, too_deep, invalid_request",
                         ),
+                        "500": _json(err, "The worker failed on this job (internal_error)"),
                         "503": _json(err, "Broker unreachable (broker_unavailable) or no worker (no_workers)"),
                         "504": _json(err, "No worker answered in time (timeout)"),
                     },

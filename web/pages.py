@@ -18,7 +18,13 @@ VENDOR_FILES = {
 @bp.get("/")
 def index():
     settings = current_app.config["INKBUS"]
-    return render_template("index.html", top_k=settings.socket_top_k, timeout_s=settings.request_timeout_s)
+    return render_template(
+        "index.html",
+        top_k=settings.socket_top_k,
+        timeout_s=settings.request_timeout_s,
+        max_strokes=settings.socket_max_strokes,  # the page reads the server's limits, never its own copy
+        max_points_per_message=settings.socket_max_points_per_message,
+    )
 
 
 @bp.get("/vendor/<name>")

@@ -22,6 +22,10 @@ def serve(app: Flask, socketio: SocketIO, host: str, port: int) -> None:
     from gevent import pywsgi
     from geventwebsocket.handler import WebSocketHandler
 
+    from inkbus.logs import route_gevent_errors
+
+    route_gevent_errors()
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -20,12 +20,14 @@ from flask import request
 from flask_socketio import SocketIO
 
 from bus.schemas import RecognizeJob
+from inkbus.logs import LogLimiter
 from inkbus.settings import Settings
-from ml.ink import InkError, is_degenerate, stroke_array, validate_ink
+from ml.ink import InkError, stroke_array
 from observability.metrics import CONNECTED_CLIENTS
-from producers.publisher import BusUnavailable
+from web.admission import Refused, admit, publish
 
 log = logging.getLogger("inkbus.sockets")
+LOG_LIMIT = LogLimiter()  # per connection: repeated failures of one client cost a few log lines
 
 
 class EventError(Exception):
@@ -114,6 +116,7 @@ class DrawingSessions:
     def disconnect(self, sid: str) -> None:
         with self._lock:
             d = self._drawings.pop(sid, None)
+        LOG_LIMIT.forget(sid)
         if d is not None:
             CONNECTED_CLIENTS.dec()
             self.bridge.publisher.forget(d.drawing_id)
@@ -146,7 +149,10 @@ class DrawingSessions:
             payload = {}
         if not isinstance(payload, dict):
             raise EventError("invalid_event", "the event payload must be a JSON object")
-        size = len(json.dumps(payload, separators=(",", ":")))
+        try:
+            size = len(json.dumps(payload, separators=(",", ":")))
+        except (TypeError, ValueError, RecursionError):  # a binary attachment, or nesting past the limit
+            raise EventError("invalid_event", "the payload must be plain JSON: no binary attachments") from None
         if size > self.settings.socket_max_payload_bytes:
             raise EventError(
                 "payload_too_large",
@@ -225,34 +231,24 @@ class DrawingSessions:
     def _recognize(self, sid: str, d: Drawing, seq: int, ink: list) -> None:
         t0 = time.perf_counter()
         try:
-            strokes = validate_ink({"strokes": ink})
-            if is_degenerate(strokes):
-                raise InkError("degenerate_ink", "that is a single dot: draw the whole character")
-        except InkError as exc:
+            admit(self.bridge, {"strokes": ink})
+            job = RecognizeJob(
+                ink={"strokes": ink},
+                drawing_id=d.drawing_id,
+                seq=seq,
+                top_k=self.settings.socket_top_k,
+                reply_to=self.bridge.edge_id,
+                deadline=time.time() + self.settings.request_timeout_s,
+                meta={"sid": sid, "source": "socket", "seq": seq},
+            )
+            with self._lock:
+                d.started[seq] = t0
+                while len(d.started) > 64:  # answers that never came (expired, superseded)
+                    d.started.pop(next(iter(d.started)))
+            log.debug("job published", extra={"job_id": job.job_id, "conn_id": sid, "drawing_id": d.drawing_id})
+            publish(self.bridge, job)
+        except Refused as exc:
             raise self._answer_now(d, seq, exc.code, exc.message) from None
-        stats = self.bridge.job_queue_stats(block=False)
-        if stats is None:
-            raise self._answer_now(d, seq, "broker_unavailable", "the message broker is unreachable; try again shortly")
-        if stats[1] == 0:
-            raise self._answer_now(d, seq, "no_workers", "no recognition worker is running; try again shortly")
-        job = RecognizeJob(
-            ink={"strokes": ink},
-            drawing_id=d.drawing_id,
-            seq=seq,
-            top_k=self.settings.socket_top_k,
-            reply_to=self.bridge.edge_id,
-            deadline=time.time() + self.settings.request_timeout_s,
-            meta={"sid": sid, "source": "socket", "seq": seq},
-        )
-        with self._lock:
-            d.started[seq] = t0
-            while len(d.started) > 64:  # answers that never came (expired, superseded)
-                d.started.pop(next(iter(d.started)))
-        log.debug("job published", extra={"job_id": job.job_id, "conn_id": sid, "drawing_id": d.drawing_id})
-        try:
-            self.bridge.submit(job)
-        except BusUnavailable as exc:
-            raise self._answer_now(d, seq, "broker_unavailable", str(exc)) from None
 
     def on_bus_event(self, body: dict) -> None:
         """Bridge listener: route a worker's answer to its connection, unless it is stale."""
@@ -338,7 +334,9 @@ def register_socket_handlers(socketio: SocketIO, bridge, settings: Settings) -> 
                     socketio.emit("error", exc.payload(), to=sid)
                 return {"ok": False, **exc.payload()}
             except Exception:
-                log.exception("socket event %s failed", name)
+                ok, suppressed = LOG_LIMIT.allow(sid)  # one connection's repeated failure costs a few lines
+                if ok:
+                    log.exception("socket event %s failed", name, extra={"conn_id": sid, "suppressed": suppressed})
                 socketio.emit("error", {"code": "internal_error", "message": "the edge failed on that event"}, to=sid)
                 return {"ok": False, "code": "internal_error"}
 
@@ -364,5 +362,6 @@ def register_socket_handlers(socketio: SocketIO, bridge, settings: Settings) -> 
         except EventError as exc:
             if sessions.should_tell(request.sid, exc):
                 socketio.emit("error", exc.payload(), to=request.sid)
+            return {"ok": False, **exc.payload()}
 
     return sessions

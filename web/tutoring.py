@@ -7,7 +7,6 @@ answers with ``feedback.<edge id>``; the bridge hands it to ``on_bus_event``, wh
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -17,14 +16,15 @@ from flask_socketio import SocketIO
 from bus.schemas import RecognizeJob
 from chatbots.core import LEARNER, ChatCore
 from chatbots.status import LiveStatus
-from ml.ink import InkError, is_degenerate, validate_ink
-from producers.publisher import BusUnavailable
 from tutor.chars import CHARSET
+from web.admission import Refused, admit, publish
 from web.errors import error_response
+from web.safejson import BodyError, load_body, require_json
 from web.sockets import DrawingSessions, EventError
 
 log = logging.getLogger("inkbus.tutoring")
 bp = Blueprint("tutoring", __name__)
+CHAT_MAX_BYTES = 8 * 1024  # a chat command is a line of text
 PRACTICE_TOP_K = 10  # enough labels to know the target's probability in most misses
 FEEDBACK_FIELDS = (
     "job_id", "mode", "learner", "target", "predicted", "confidence", "correct", "looked_like", "hint", "tip",
@@ -35,9 +35,10 @@ FEEDBACK_FIELDS = (
 @bp.post("/api/v1/chat")
 def chat():
     try:
-        body = json.loads(request.get_data(cache=False) or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return error_response(400, "invalid_json", 'the body must be JSON: {"text": "help"}')
+        require_json(request.content_type)
+        body = load_body(request.get_data(cache=False), CHAT_MAX_BYTES)
+    except BodyError as exc:
+        return error_response(exc.status, exc.code, f'{exc.message} (send JSON: {{"text": "help"}})')
     if not isinstance(body, dict) or not isinstance(body.get("text"), str):
         return error_response(422, "invalid_request", 'send {"text": "<command>", "learner": "<name>"}')
     learner = body.get("learner")
@@ -62,15 +63,9 @@ class Tutoring:
         with self.sessions._lock:
             ink = [list(st) for st in d.strokes]
         try:
-            if is_degenerate(validate_ink({"strokes": ink})):
-                raise InkError("degenerate_ink", "that is a single dot: draw the whole character")
-        except InkError as exc:
+            admit(self.bridge, {"strokes": ink})
+        except Refused as exc:
             raise EventError(exc.code, exc.message) from None
-        stats = self.bridge.job_queue_stats()
-        if stats is None:
-            raise EventError("broker_unavailable", "the message broker is unreachable; try again shortly")
-        if stats[1] == 0:
-            raise EventError("no_workers", "no recognition worker is running; try again shortly")
         s = self.sessions.settings
         job = RecognizeJob(
             ink={"strokes": ink},
@@ -82,9 +77,9 @@ class Tutoring:
                   "ink": {"strokes": ink}},
         )  # fmt: skip
         try:
-            self.bridge.submit(job)
-        except BusUnavailable as exc:
-            raise EventError("broker_unavailable", str(exc)) from None
+            publish(self.bridge, job)
+        except Refused as exc:
+            raise EventError(exc.code, exc.message) from None
         return {"ok": True, "job_id": job.job_id}
 
     def on_bus_event(self, body: dict) -> None:

@@ -5,8 +5,10 @@
 
   const SIZE = 1000; // ink is sent in a 1000 x 1000 logical square, whatever the screen size
   const BATCH_MS = 32; // points are streamed in batches while the pen is down
-  const CHUNK = 256; // at most this many points per `stroke` event (server limit: 512)
-  const MAX_STROKES = 64;
+  // The server's limits, from the page's data attributes (web/pages.py): one source of truth.
+  const LIMITS = document.body.dataset;
+  const CHUNK = Math.min(256, parseInt(LIMITS.maxPointsPerMessage, 10)); // points per `stroke` event
+  const MAX_STROKES = parseInt(LIMITS.maxStrokes, 10);
   const TIMEOUT_MS = (parseFloat(document.body.dataset.timeoutS) || 10) * 1000;
 
   const $ = (sel) => document.querySelector(sel);
