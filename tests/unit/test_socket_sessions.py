@@ -112,7 +112,7 @@ def test_an_older_answer_is_never_emitted_after_a_newer_one(world):
     answer(sessions, 2)  # duplicate
     assert predictions(sio) == [2]
     _, payload, to = sio.sent[0]
-    assert to == "s1" and set(payload) == {"seq", "top", "model", "latency_ms", "stages_ms"}
+    assert to == "s1" and set(payload) == {"seq", "top", "shape", "model", "latency_ms", "stages_ms"}
     assert isinstance(payload["latency_ms"], float) and payload["latency_ms"] >= 0
 
 
