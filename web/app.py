@@ -13,6 +13,8 @@ from inkbus.settings import Settings
 from web.api import bp as api_bp
 from web.bridge import EdgeBridge
 from web.errors import register_error_handlers
+from web.identity import init_identity
+from web.limits import init_limits
 from web.ops import init_ops
 from web.pages import bp as pages_bp
 from web.sockets import register_socket_handlers
@@ -36,7 +38,8 @@ def _chat_core(settings: Settings, bridge: EdgeBridge, store):
     from chatbots.core import ChatCore
     from chatbots.status import LiveStatus
 
-    return ChatCore(store, LiveStatus(bridge.job_queue_stats, settings.chat_latency_window), settings.admins())
+    status = LiveStatus(bridge.job_queue_stats, settings.chat_latency_window)
+    return ChatCore(store, status, settings.admins(), link_ttl_s=settings.link_code_ttl_s)
 
 
 def create_app(
@@ -65,6 +68,7 @@ def create_app(
     app.extensions["inkbus.socketio"] = socketio
     app.register_blueprint(api_bp)
     app.register_blueprint(pages_bp)
+    init_identity(app, settings)  # the signed learner cookie and /api/v1/me/data
     app.extensions["inkbus.sessions"] = sessions = register_socket_handlers(socketio, bridge, settings)
     # Tutoring (docs/TUTORING.md): practice checks, feedback to the page, and the chat API.
     store = store if store is not None else _open_store(settings)
@@ -72,6 +76,7 @@ def create_app(
     register_tutoring(app, socketio, bridge, sessions, _chat_core(settings, bridge, store))
     init_ops(app, bridge, app.extensions["inkbus.sessions"], settings)  # /metrics, /ops (docs/OBSERVABILITY.md)
     register_error_handlers(app)
+    init_limits(app, settings)  # last: it wraps the registered doors' views
     if start_bridge:
         bridge.start()
     return app, socketio

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, send_from_directory
 
 from web.errors import error_response
+from web.identity import current_learner
 
 bp = Blueprint("pages", __name__)
 
@@ -18,7 +19,10 @@ VENDOR_FILES = {
 @bp.get("/")
 def index():
     settings = current_app.config["INKBUS"]
-    return render_template("index.html", top_k=settings.socket_top_k, timeout_s=settings.request_timeout_s)
+    learner = current_learner()  # issued on the first visit, so the page's socket and chat carry it
+    return render_template(
+        "index.html", top_k=settings.socket_top_k, timeout_s=settings.request_timeout_s, learner=learner
+    )
 
 
 @bp.get("/vendor/<name>")
