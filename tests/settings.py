@@ -27,3 +27,7 @@ class TestSettings(Settings):
     log_json: bool = False
     broker_connect_timeout_s: float = 1.0
     database_url: str = "sqlite://"  # an in-memory progress store per process unless a test says otherwise
+    # Tests post back to back from one address (fuzzing, load through HAProxy): the rate limit tests set their own.
+    rate_limit_recognize: str = "100000/second"
+    rate_limit_chat: str = "100000/second"
+    rate_limit_chatbots: str = "100000/second"

@@ -132,27 +132,12 @@ def test_fifty_corrections_of_one_attempt_leave_one_row_with_the_last_label(stor
 
 
 def test_the_migration_keeps_the_newest_of_repeated_corrections(settings, tmp_path):
-    from alembic import command
-    from alembic.config import Config
-
-    from tutor.store import MIGRATIONS
+    from tests.helpers import seed_repeated_corrections
+    from tutor.store import migrate
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO attempts (id, job_id, learner, target, predicted, confidence, correct, model, ink, created_at)"
-            " VALUES (1, 'j', 'ann', '7', '1', 0.9, 0, 'm', '{\"strokes\": []}', '2026-01-01 00:00:00')"
-        )
-        for label in "qqg":
-            conn.exec_driver_sql(
-                "INSERT INTO corrections (attempt_id, learner, label, ink, created_at) "
-                f"VALUES (1, 'ann', '{label}', '{{\"strokes\": []}}', '2026-01-01 00:00:00')"
-            )
+    migrate(engine, "0001")
+    seed_repeated_corrections(engine, "qqg")
     store = open_store(settings, f"sqlite:///{tmp_path / 'old.db'}")  # migrates to the newest revision
     assert [r["label"] for r in store.corrections()] == ["g"]
     assert store.correct_latest("ann", "z")[0] == 3 and store.counts()["corrections"] == 1
