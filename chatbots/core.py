@@ -105,9 +105,8 @@ class ChatCore:
         if cmd.store and self.store is None:
             return error("store_unavailable", "the progress store is not available right now")
         try:
-            if learner is None and account is not None:
-                learner = self.store.linked_learner(account) if self.store else None
-                learner = learner or account_learner(account)
+            if learner is None and account is not None and cmd.store:  # `help` works while the store is down
+                learner = self.store.linked_learner(account) or account_learner(account)
             return cmd.fn(args, learner=learner, user=user, account=account)
         except SQLAlchemyError:
             log.exception("chat command %s failed on the progress store", name)

@@ -27,14 +27,19 @@ def init_identity(app, settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",  # other sites' POSTs do not carry it
         SESSION_COOKIE_SECURE=settings.identity_cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(days=settings.identity_days),
+        # Set-Cookie only when an identity is issued or renewed (a page view), never on static files or API
+        # answers a shared cache might keep and hand to someone else.
+        SESSION_REFRESH_EACH_REQUEST=False,
     )
     app.register_blueprint(bp)
 
 
-def current_learner() -> str:
-    """The caller's learner id, issued now if the request carries none (works in Socket.IO handlers too)."""
+def current_learner(renew: bool = False) -> str:
+    """The caller's learner id, issued now if the request carries none (works in Socket.IO handlers too).
+    ``renew``: send the cookie again so its lifetime restarts (the page view does)."""
     learner = session.get("learner")
     if isinstance(learner, str) and LEARNER.fullmatch(learner):
+        session.modified = session.modified or renew
         return learner
     learner = "w-" + secrets.token_hex(8)
     session["learner"] = learner

@@ -19,7 +19,7 @@ VENDOR_FILES = {
 @bp.get("/")
 def index():
     settings = current_app.config["INKBUS"]
-    learner = current_learner()  # issued on the first visit, so the page's socket and chat carry it
+    learner = current_learner(renew=True)  # issued on the first visit, so the page's socket and chat carry it
     return render_template(
         "index.html", top_k=settings.socket_top_k, timeout_s=settings.request_timeout_s, learner=learner
     )

@@ -56,8 +56,9 @@ def test_the_first_visit_issues_a_signed_httponly_lax_identity_that_stays(app):
     me = learner_of(http)
     assert me.startswith("w-") and me in res.get_data(as_text=True)  # the page says who you are
     assert chat(http, {"text": "stats"})["data"]["learner"] == me
-    http.get("/")
-    assert learner_of(http) == me
+    assert "Set-Cookie" in http.get("/").headers and learner_of(http) == me  # a page view renews it
+    assert "Set-Cookie" not in http.get("/static/tutor.js").headers  # nothing a shared cache could hand on
+    assert "Set-Cookie" not in http.post("/api/v1/chat", json={"text": "help"}).headers
     stranger = app.test_client()
     stranger.set_cookie("inkbus_id", '{"learner": "victim1"}')  # unsigned: not an identity the edge issued
     assert chat(stranger, {"text": "stats"})["data"]["learner"] not in ("victim1", me)
@@ -244,6 +245,14 @@ def practice_prediction(job_id, learner="w-0123456789abcdef"):
     meta = {"sid": "s1", "mode": "practice", "target": "4", "learner": learner, "ink": INK, "source": "practice"}
     return {"type": "prediction", "job_id": job_id, "reply_to": "edge-1", "top": [{"label": "4", "p": 0.95}],
             "model": "m", "created_at": 1.0, "produced_at": 1.01, "meta": meta}  # fmt: skip
+
+
+def test_chat_commands_that_need_no_store_answer_while_the_database_is_down():
+    down = Store(make_engine("postgresql+psycopg://postgres@127.0.0.1:1/inkbus"))
+    core = ChatCore(down, LiveStatus(lambda: (0, 1)))
+    assert core.handle("hint 4", account="discord:7").ok
+    assert core.handle("stats", account="discord:7").code == "store_unavailable"
+    down.close()
 
 
 def test_grading_answers_when_the_database_is_unreachable(settings):
