@@ -78,4 +78,4 @@ def test_same_stages_and_a_gated_production_deploy():
     prod = pipeline["deploy-prod"]
     assert prod["environment"]["name"] == "production"
     assert all(rule.get("when") == "manual" for rule in prod["rules"])
-    assert {s["alias"] for s in pipeline["integration"]["services"]} == {"rabbitmq", "postgres"}
+    assert {s["alias"] for s in pipeline["integration"]["services"]} == {"rabbitmq", "postgres", "redis"}
