@@ -145,6 +145,16 @@ def test_the_migration_keeps_the_newest_of_repeated_corrections(settings, tmp_pa
     store.close()
 
 
+def test_the_migrations_build_exactly_the_tables_the_models_declare(store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from tutor.models import Base
+
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
 # -- linking chat accounts
 def test_a_chat_account_is_linked_only_by_a_fresh_one_time_code(app, store):
     core: ChatCore = app.extensions["inkbus.chat"]
