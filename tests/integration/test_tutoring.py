@@ -68,6 +68,28 @@ def test_the_progress_store_on_postgresql(settings, pg_url):
     store.close()
 
 
+def practise(app, sio, label: str):
+    """A page (its cookie) draws ``label`` on its socket and asks ``check``, naming another learner; the feedback."""
+    http = app.test_client()
+    http.get("/")  # the page view issues this browser's signed learner identity
+    with http.session_transaction() as sess:
+        me = sess["learner"]
+    client = sio.test_client(app, flask_test_client=http)  # the socket carries the page's cookie
+    sample = next(r for r in sample_ink() if r["label"] == label)
+    for i, stroke in enumerate(sample["strokes"]):
+        client.emit("stroke", {"id": i, "points": stroke, "final": True}, callback=True)
+    ack = client.emit("check", {"target": label, "learner": "ann"}, callback=True)  # a typed name names nobody
+    assert ack["ok"], ack
+    received: list = []
+
+    def feedback():
+        received.extend(client.get_received())
+        return next((m["args"][0] for m in received if m["name"] == "feedback" and m["args"][0]["mode"] == "practice"),
+                    None)  # fmt: skip
+
+    return http, client, me, ack, wait_until(feedback, 20, interval=0.05, what="feedback on the page's socket")
+
+
 def test_a_practice_attempt_through_rabbitmq_reaches_the_page_and_slack(
     settings, rabbit_url, clean_bus, start_worker, tmp_path
 ):
@@ -92,23 +114,7 @@ def test_a_practice_attempt_through_rabbitmq_reaches_the_page_and_slack(
     try:
         assert engine.ready.wait(10) and feed.ready.wait(10)
         wait_until(lambda: app.extensions["inkbus.bridge"].consuming, 10, what="edge consuming")
-        http = app.test_client()
-        http.get("/")  # the page view issues this browser's signed learner identity
-        with http.session_transaction() as sess:
-            me = sess["learner"]
-        client = sio.test_client(app, flask_test_client=http)  # the socket carries the page's cookie
-        sample = next(r for r in sample_ink() if r["label"] == "3")
-        for i, stroke in enumerate(sample["strokes"]):
-            client.emit("stroke", {"id": i, "points": stroke, "final": True}, callback=True)
-        ack = client.emit("check", {"target": "3", "learner": "ann"}, callback=True)  # a typed name names nobody
-        assert ack["ok"], ack
-        received: list = []
-
-        def feedback():
-            received.extend(client.get_received())
-            return next((m["args"][0] for m in received if m["name"] == "feedback"), None)
-
-        fb = wait_until(feedback, 20, interval=0.05, what="feedback on the page's socket")
+        http, client, me, ack, fb = practise(app, sio, "3")
         assert fb["job_id"] == ack["job_id"] and fb["mode"] == "practice" and fb["target"] == "3"
         assert fb["correct"] is True and fb["streak"] == 1 and fb["attempt_id"] == 1 and fb["recorded"] is True
         assert fb["learner"] == me and store.stats("ann")["attempts"] == 0
@@ -128,3 +134,29 @@ def test_a_practice_attempt_through_rabbitmq_reaches_the_page_and_slack(
         slack_api.close()
         store.close()
         time.sleep(0.1)
+
+
+def test_practice_is_graded_while_the_database_is_down(settings, rabbit_url, clean_bus, start_worker):
+    """The store's database refuses connections: the page still gets its grade, saying it was not recorded."""
+    from tutor.engine import FeedbackEngine
+    from tutor.store import Store, make_engine
+    from web.app import create_app
+
+    down = Store(make_engine("postgresql+psycopg://postgres@127.0.0.1:1/inkbus"))  # nothing listens on port 1
+    start_worker(rabbit_url)
+    engine = FeedbackEngine(settings, down, url=rabbit_url)
+    thread = threading.Thread(target=engine.run, daemon=True)
+    thread.start()
+    app, sio = create_app(settings, broker_url=rabbit_url, store=down)
+    try:
+        assert engine.ready.wait(10)
+        wait_until(lambda: app.extensions["inkbus.bridge"].consuming, 10, what="edge consuming")
+        _http, client, me, ack, fb = practise(app, sio, "3")
+        assert fb["job_id"] == ack["job_id"] and fb["learner"] == me and fb["correct"] is True
+        assert fb["recorded"] is False and fb["attempt_id"] is None
+        client.disconnect()
+    finally:
+        engine.stop()
+        app.extensions["inkbus.bridge"].stop()
+        thread.join(5)
+        down.close()
