@@ -261,6 +261,7 @@ class Store:
     def new_link_code(self, learner: str, ttl_s: int) -> str:
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
         with self._session() as s:
+            s.execute(delete(LinkCode).where(LinkCode.learner == learner))  # a new code replaces any pending one
             s.add(LinkCode(code_hash=_code_hash(code), learner=learner, expires_at=utcnow() + timedelta(seconds=ttl_s)))
             s.commit()
         return code

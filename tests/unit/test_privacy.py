@@ -172,6 +172,9 @@ def test_a_chat_account_is_linked_only_by_a_fresh_one_time_code(app, store):
     assert core.handle(f"link {code}", account="discord:5").code == "invalid_code"  # used once only
     expired = store.new_link_code(me, ttl_s=-1)
     assert core.handle(f"link {expired}", account="discord:5").code == "invalid_code"
+    replaced = store.new_link_code(me, ttl_s=60)
+    store.new_link_code(me, ttl_s=60)  # asking again voids the previous code
+    assert core.handle(f"link {replaced}", account="discord:5").code == "invalid_code"
     assert chat(http, {"text": f"link {code}"})["code"] == "invalid_request"  # codes are used in Slack/Discord
     assert core.handle("unlink", account=account).data == {"unlinked": True}
     assert core.handle("stats", account=account).data["attempts"] == 0
