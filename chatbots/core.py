@@ -130,7 +130,8 @@ class ChatCore:
         admin = self.is_admin(_ctx.get("user"))
         shown = [(c.usage, c.about) for c in self.commands.values() if not c.admin or admin]
         if admin:
-            shown += [("stats <learner>", "a learner's progress"), ("forget <learner>", "delete a learner's data")]
+            shown += [("stats <learner>", "a learner's progress"), ("export <learner>", "what is stored about them"),
+                      ("forget <learner>", "delete a learner's data")]  # fmt: skip
         return Reply(title="Inkbus commands", fields=shown)
 
     @staticmethod
