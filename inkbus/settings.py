@@ -64,7 +64,13 @@ class Settings(BaseSettings):
     async_mode: str = Field("gevent", description="Flask-SocketIO async mode: gevent, threading or eventlet")
     request_timeout_s: float = Field(10.0, description="HTTP recognition waits this long for a worker's answer")
     max_body_bytes: int = Field(64 * 1024, description="Largest accepted ink payload")
-    secret_key: SecretStr = Field(SecretStr(""), description="Flask secret key; a random one is made if empty")
+    secret_key: SecretStr = Field(
+        SecretStr(""), description="Signs sessions and learner identities; the same on every edge. Empty: see below"
+    )
+    secret_key_file: Path = Field(
+        REPO_ROOT / "var" / "secret.key",
+        description="Without INKBUS_SECRET_KEY: a key made once and kept here (0600), so identities survive restarts",
+    )
 
     # --- Socket.IO drawing sessions (per connection; see docs/PROTOCOL.md, "Socket.IO")
     socket_top_k: int = Field(3, description="Labels in each live prediction sent to the page")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 
 from flask import Flask
@@ -13,7 +12,7 @@ from inkbus.settings import Settings
 from web.api import bp as api_bp
 from web.bridge import EdgeBridge
 from web.errors import register_error_handlers
-from web.identity import init_identity
+from web.identity import init_identity, signing_key
 from web.limits import init_limits
 from web.ops import init_ops
 from web.pages import bp as pages_bp
@@ -52,7 +51,7 @@ def create_app(
 ) -> tuple[Flask, SocketIO]:
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config["INKBUS"] = settings
-    app.config["SECRET_KEY"] = settings.secret_key.get_secret_value() or secrets.token_hex(32)
+    app.config["SECRET_KEY"] = signing_key(settings)
     # Werkzeug refuses larger bodies with 413 before the handler reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     socketio = SocketIO(app, async_mode=settings.async_mode, json=None, max_http_buffer_size=settings.max_body_bytes)

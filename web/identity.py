@@ -7,6 +7,8 @@ the edge gave it. Nothing a client types names a learner (docs/TUTORING.md, "Pri
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
 from datetime import timedelta
 
@@ -17,7 +19,29 @@ from inkbus.settings import Settings
 from tutor.store import LEARNER
 from web.errors import error_response
 
+log = logging.getLogger("inkbus.identity")
 bp = Blueprint("identity", __name__)
+
+
+def signing_key(settings: Settings) -> str:
+    """INKBUS_SECRET_KEY; else the key in INKBUS_SECRET_KEY_FILE, made on first use, so a restart does not turn
+    every learner into a stranger; else (unwritable) a key for this process only."""
+    key = settings.secret_key.get_secret_value()
+    if key:
+        return key
+    path = settings.secret_key_file
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never clobber a key another process made
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        log.warning("no INKBUS_SECRET_KEY and %s is not writable (%s): identities last until a restart", path, exc)
+        return secrets.token_hex(32)
+    key = path.read_text().strip()
+    return key if len(key) >= 32 else secrets.token_hex(32)
 
 
 def init_identity(app, settings: Settings) -> None:

@@ -64,6 +64,21 @@ def test_the_first_visit_issues_a_signed_httponly_lax_identity_that_stays(app):
     assert chat(stranger, {"text": "stats"})["data"]["learner"] not in ("victim1", me)
 
 
+def test_without_a_configured_key_identities_survive_a_restart(settings, tmp_path):
+    from pydantic import SecretStr
+
+    s = settings.model_copy(update={"secret_key": SecretStr(""), "secret_key_file": tmp_path / "k" / "secret.key"})
+    first, _ = create_app(s, broker_url="memory://", start_bridge=False, store=None)
+    http = first.test_client()
+    me = learner_of_after_visit(http)
+    assert (tmp_path / "k" / "secret.key").stat().st_mode & 0o077 == 0  # readable by its owner only
+    again, _ = create_app(s, broker_url="memory://", start_bridge=False, store=None)  # the restarted edge
+    cookie = http.get_cookie("inkbus_id").value
+    client = again.test_client()
+    client.set_cookie("inkbus_id", cookie)
+    assert chat(client, {"text": "help"})["ok"] and learner_of(client) == me
+
+
 def test_stats_of_another_learner_is_refused_on_the_chat_api(app, store):
     attempt(store, "v1")
     http = app.test_client()
