@@ -125,6 +125,7 @@ class FeedbackEvent(_Message):
     tip: str = Field("", description="How to form the target (or predicted) character")
     streak: int = Field(0, ge=0, description="Correct practice attempts in a row, this one included")
     attempt_id: int | None = Field(None, description="Row id in the progress store (for corrections)")
+    recorded: bool = Field(True, description="Practice mode: false when the progress store could not save the attempt")
     model: str = ""
     latency_ms: float | None = Field(None, description="Job creation to prediction, as the worker reported it")
     produced_at: float = Field(default_factory=time.time)

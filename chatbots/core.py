@@ -18,10 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from chatbots.status import LiveStatus
 from tutor.chars import CHARSET, CONFUSION_HINTS, article, lookalikes, tip
 from tutor.grading import confusion_hint
-from tutor.store import Store
+from tutor.store import LEARNER, Store
 
 log = logging.getLogger("inkbus.chat")
-LEARNER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MAX_TEXT = 500
 
 
@@ -59,49 +58,81 @@ class Command:
     store: bool = True  # needs the progress store
 
 
+NO_IDENTITY = "I can't tell who you are here, so there is no progress of yours to use"
+
+
+def account_learner(account: str) -> str:
+    """The learner id of a chat account that is not linked to a web learner: ``slack:T1:U1`` -> ``slack-T1-U1``."""
+    return re.sub(r"[^A-Za-z0-9_.@-]", "-", account)[:64]
+
+
 class ChatCore:
-    def __init__(self, store: Store | None, status: LiveStatus, admins: set[str] | None = None):
-        self.store, self.status, self.admins = store, status, admins or set()
+    """Commands act for the caller only: ``learner`` (the edge's signed identity) or ``account`` (a chat
+    platform's user, acting as the web learner it is linked to). ``user`` is checked against the admins."""
+
+    def __init__(self, store: Store | None, status: LiveStatus, admins: set[str] | None = None, link_ttl_s: int = 600):
+        self.store, self.status, self.admins, self.link_ttl_s = store, status, admins or set(), link_ttl_s
         self.commands: dict[str, Command] = {
             "help": Command(self.help, "help", "what I can do", store=False),
             "practice": Command(self.practice, "practice [char]", "get a character to practise, with a tip"),
             "hint": Command(
                 self.hint, "hint <char>", "how to write a character, and what it gets mistaken for", store=False
             ),
-            "stats": Command(self.stats, "stats [learner]", "practice progress"),
+            "stats": Command(self.stats, "stats", "your practice progress"),
             "correct": Command(self.correct, "correct <char>", "“that was a q”: label your last drawing"),
+            "link": Command(self.link, "link [code]", "the page gives a code; `link CODE` in Slack or Discord uses it"),
+            "unlink": Command(self.unlink, "unlink", "stop this chat account acting as your web learner"),
+            "export": Command(self.export, "export", "what is stored about you"),
+            "forget": Command(self.forget, "forget", "delete everything stored about you"),
             "status": Command(self.status_cmd, "status", "workers, queue, model and recent latency", store=False),
             "queue": Command(self.queue, "queue", "recognition jobs waiting", store=False),
             "store": Command(self.store_cmd, "store", "learners, attempts and corrections stored", admin=True),
-            "forget": Command(self.forget, "forget <learner>", "delete a learner's progress", admin=True),
         }
 
-    def handle(self, text, *, learner: str | None = None, user: str | None = None) -> Reply:
+    def handle(self, text, *, learner: str | None = None, user: str | None = None, account: str | None = None) -> Reply:
         if not isinstance(text, str) or not text.strip():
             return error("empty_command", "say `help` to see what I can do")
         if len(text) > MAX_TEXT:
             return error("command_too_long", f"commands are at most {MAX_TEXT} characters")
-        if learner is not None and not (isinstance(learner, str) and LEARNER.match(learner)):
+        if learner is not None and not (isinstance(learner, str) and LEARNER.fullmatch(learner)):
             return error("invalid_learner", "a learner name is 1–64 letters, digits or . _ - @")
         name, *args = text.strip().split()
         cmd = self.commands.get(name.lower().lstrip("/"))
         if cmd is None:
             return error("unknown_command", f"I don't know `{name[:32]}`: say `help`")
-        if cmd.admin and (user or "") not in self.admins:
+        if cmd.admin and not self.is_admin(user):
             return error("forbidden", f"`{cmd.usage}` is for admins (INKBUS_CHAT_ADMINS)")
         if cmd.store and self.store is None:
             return error("store_unavailable", "the progress store is not available right now")
         try:
-            return cmd.fn(args, learner=learner or user or "guest", user=user)
+            if learner is None and account is not None and cmd.store:  # `help` works while the store is down
+                learner = self.store.linked_learner(account) or account_learner(account)
+            return cmd.fn(args, learner=learner, user=user, account=account)
         except SQLAlchemyError:
             log.exception("chat command %s failed on the progress store", name)
             return error("store_unavailable", "the progress store is not available right now")
 
+    def is_admin(self, user: str | None) -> bool:
+        return bool(user) and user in self.admins
+
+    def _whose(self, args, learner: str | None, user: str | None) -> str | Reply:
+        """The learner a command is about: the caller, or (admins only) the one named."""
+        if args:
+            if len(args) != 1 or not LEARNER.fullmatch(args[0]):
+                return error("invalid_learner", "a learner name is 1–64 letters, digits or . _ - @")
+            if args[0] != learner and not self.is_admin(user):
+                return error("forbidden", "you can see and change only your own progress (admins may name a learner)")
+            return args[0]
+        return learner if learner is not None else error("no_identity", NO_IDENTITY)
+
     # -- learner commands
     def help(self, args, **_ctx) -> Reply:
-        user = _ctx.get("user")
-        shown = [c for c in self.commands.values() if not c.admin or (user or "") in self.admins]
-        return Reply(title="Inkbus commands", fields=[(c.usage, c.about) for c in shown])
+        admin = self.is_admin(_ctx.get("user"))
+        shown = [(c.usage, c.about) for c in self.commands.values() if not c.admin or admin]
+        if admin:
+            shown += [("stats <learner>", "a learner's progress"), ("export <learner>", "what is stored about them"),
+                      ("forget <learner>", "delete a learner's data")]  # fmt: skip
+        return Reply(title="Inkbus commands", fields=shown)
 
     @staticmethod
     def _char(args) -> str | Reply:
@@ -109,13 +140,13 @@ class ChatCore:
             return error("invalid_char", "name one character: a digit 0–9 or a letter a–z / A–Z")
         return args[0]
 
-    def practice(self, args, *, learner: str, **_ctx) -> Reply:
+    def practice(self, args, *, learner: str | None, **_ctx) -> Reply:
         if args:
             char = self._char(args)
             if isinstance(char, Reply):
                 return char
         else:  # the character this learner misses most, else any
-            missed = self.store.stats(learner)["most_missed"]
+            missed = self.store.stats(learner)["most_missed"] if learner else []
             char = missed[0]["char"] if missed else random.choice(CHARSET)
         return Reply(
             title=f"Practise {char}",
@@ -133,10 +164,10 @@ class ChatCore:
         fields += [(f"Not {article(o)} {o}", confusion_hint(char, o)) for o in others[:4]]
         return Reply(title=f"Writing {char}", fields=fields, data={"char": char})
 
-    def stats(self, args, *, learner: str, **_ctx) -> Reply:
-        who = args[0] if args else learner
-        if not LEARNER.match(who):
-            return error("invalid_learner", "a learner name is 1–64 letters, digits or . _ - @")
+    def stats(self, args, *, learner: str | None, user: str | None = None, **_ctx) -> Reply:
+        who = self._whose(args, learner, user)
+        if isinstance(who, Reply):
+            return who
         s = self.store.stats(who)
         if not s["attempts"]:
             return Reply(title=f"Progress of {who}", text="no practice yet: say `practice` to start", data=s)
@@ -154,19 +185,69 @@ class ChatCore:
             data=s,
         )
 
-    def correct(self, args, *, learner: str, **_ctx) -> Reply:
+    def correct(self, args, *, learner: str | None, **_ctx) -> Reply:
         char = self._char(args)
         if isinstance(char, Reply):
             return char
-        done = self.store.correct_latest(learner, char)
+        if learner is None:
+            return error("no_identity", NO_IDENTITY)
+        done = self.store.correct_latest(learner, char)  # the caller's own latest attempt, never anyone else's
         if done is None:
-            return error("no_attempt", f"{learner} has no drawing to label yet: practise first")
+            return error("no_attempt", "you have no drawing to label yet: practise first")
         cid, attempt = done
         return Reply(
             title="Thanks: noted for training",
             text=f"your last drawing (graded as {attempt.predicted}) is saved as {article(char)} {char}.",
             data={"correction_id": cid, "attempt_id": attempt.id},
         )
+
+    # -- the caller's own data: linking, export, erasure
+    def link(self, args, *, learner: str | None, account: str | None = None, **_ctx) -> Reply:
+        if account is None:  # the page: hand out a code for a chat account to use
+            if args:
+                return error("invalid_request", "type `link CODE` in Slack or Discord, not here")
+            if learner is None:
+                return error("no_identity", NO_IDENTITY)
+            code = self.store.new_link_code(learner, self.link_ttl_s)
+            minutes = max(1, self.link_ttl_s // 60)
+            return Reply(
+                title=f"Your link code: {code}",
+                text=f"In Slack or Discord type `/inkbus link {code}` within {minutes} minutes (it works once).",
+                data={"code": code, "expires_in_s": self.link_ttl_s},
+            )
+        if len(args) != 1:
+            return error("invalid_code", "say `link` in the page's chat for a code, then `link CODE` here")
+        linked = self.store.redeem_link_code(args[0], account)
+        if linked is None:
+            return error("invalid_code", "that code is unknown, used or expired: ask the page's chat for a new one")
+        return Reply(title="Linked", text="this chat account now practises as your web learner", data={"linked": True})
+
+    def unlink(self, args, *, account: str | None = None, **_ctx) -> Reply:
+        if account is None:
+            return error("invalid_request", "`unlink` is for a linked Slack or Discord account")
+        done = self.store.unlink(account)
+        return Reply(title="Unlinked" if done else "Not linked", data={"unlinked": done})
+
+    def export(self, args, *, learner: str | None, user: str | None = None, **_ctx) -> Reply:
+        who = self._whose(args, learner, user)
+        if isinstance(who, Reply):
+            return who
+        data = self.store.export(who)
+        fields = [(k.replace("_", " ").capitalize(), str(len(data[k]))) for k in ("attempts", "corrections")]
+        fields.append(("Linked accounts", ", ".join(x["account"] for x in data["linked_accounts"]) or "none"))
+        return Reply(
+            title=f"Data stored about {who}",
+            text="The page's “Download my data” link (GET /api/v1/me/data) has all of it, ink included.",
+            fields=fields,
+            data={k: len(v) if isinstance(v, list) else v for k, v in data.items()},
+        )
+
+    def forget(self, args, *, learner: str | None, user: str | None = None, **_ctx) -> Reply:
+        who = self._whose(args, learner, user)
+        if isinstance(who, Reply):
+            return who
+        n = self.store.forget(who)
+        return Reply(title=f"Forgot {who}", text=f"{n} rows deleted", data={"deleted": n})
 
     # -- system commands
     def status_cmd(self, args, **_ctx) -> Reply:
@@ -198,9 +279,3 @@ class ChatCore:
     def store_cmd(self, args, **_ctx) -> Reply:
         c = self.store.counts()
         return Reply(title="Progress store", fields=[(k.capitalize(), str(v)) for k, v in c.items()], data=c)
-
-    def forget(self, args, **_ctx) -> Reply:
-        if len(args) != 1 or not LEARNER.match(args[0]):
-            return error("invalid_learner", "usage: forget <learner>")
-        n = self.store.forget(args[0])
-        return Reply(title=f"Forgot {args[0]}", text=f"{n} rows deleted", data={"deleted": n})

@@ -42,7 +42,7 @@ def build_tree(client: discord.Client, core: ChatCore) -> app_commands.CommandTr
 
     async def answer(interaction: discord.Interaction, text: str) -> None:
         user = str(interaction.user.id)
-        reply = await asyncio.to_thread(core.handle, text, learner=interaction.user.name[:64], user=user)
+        reply = await asyncio.to_thread(core.handle, text, account=f"discord:{user}", user=user)
         await interaction.response.send_message(embed=reply_embed(reply), ephemeral=not reply.ok)
 
     @tree.command(name="help", description="What the Inkbus tutor can do")
@@ -58,9 +58,13 @@ def build_tree(client: discord.Client, core: ChatCore) -> app_commands.CommandTr
     async def hint(interaction: discord.Interaction, char: str):
         await answer(interaction, f"hint {char}")
 
-    @tree.command(name="stats", description="Practice progress")
+    @tree.command(name="stats", description="Your practice progress (admins: a learner's)")
     async def stats(interaction: discord.Interaction, learner: str | None = None):
         await answer(interaction, f"stats {learner or ''}")
+
+    @tree.command(name="link", description="Practise as your web learner: the page's chat `link` gives the code")
+    async def link(interaction: discord.Interaction, code: str):
+        await answer(interaction, f"link {code}")
 
     @tree.command(name="status", description="Workers, queue, model and recent latency")
     async def status(interaction: discord.Interaction):
@@ -158,8 +162,9 @@ def discord_interaction():
     # Signed by Discord, still checked for shape: any field may be missing or of another type.
     user = _obj(_obj(payload.get("member")).get("user")) or _obj(payload.get("user"))
     core: ChatCore = current_app.extensions["inkbus.chat"]
-    learner, user_id = _text(user.get("username")), user.get("id")
-    user_id = str(user_id) if isinstance(user_id, (str, int)) and not isinstance(user_id, bool) else None
-    reply = core.handle(interaction_text(_obj(payload.get("data"))), learner=learner, user=user_id)
+    uid = user.get("id")
+    uid = str(uid) if isinstance(uid, (str, int)) and not isinstance(uid, bool) and str(uid) else None
+    account = f"discord:{uid}" if uid else None
+    reply = core.handle(interaction_text(_obj(payload.get("data"))), account=account, user=uid)
     data = {"embeds": [reply_embed(reply).to_dict()], **({} if reply.ok else {"flags": EPHEMERAL})}
     return jsonify({"type": 4, "data": data})

@@ -56,6 +56,8 @@ def event_reply(event: dict) -> Reply | None:
         verdict = f"❌ looked like {twin or '?'}"
     fields = [("Target", str(event.get("target"))), ("Result", verdict), ("Streak", str(event.get("streak", 0)))]
     fields.append(("Confidence", f"{round(100 * float(event.get('confidence') or 0))}%"))
+    if event.get("recorded") is False:
+        fields.append(("Saved", "no: the progress store is unavailable"))
     return Reply(title=f"{event.get('learner') or 'guest'} practised {event.get('target')}", text=event.get("hint", ""),
                  fields=fields)  # fmt: skip
 
@@ -134,12 +136,14 @@ def answer_command(core: ChatCore, settings: Settings, form: dict, post: Callabl
     if not url.startswith(settings.slack_response_url_prefix):
         log.warning("slash command with a response_url outside %s ignored", settings.slack_response_url_prefix)
         return
-    reply = core.handle(form.get("text") or "help", learner=_learner(form), user=form.get("user_id"))
+    reply = core.handle(form.get("text") or "help", account=slack_account(form), user=form.get("user_id"))
     post(url, {"response_type": "ephemeral", "text": reply.as_text(), "blocks": reply_blocks(reply)})
 
 
-def _learner(form: dict) -> str | None:
-    return (form.get("user_name") or "")[:64] or None
+def slack_account(form: dict) -> str | None:
+    """The caller's Slack account (workspace and user id: ids, not the user name anyone can change)."""
+    user = form.get("user_id")
+    return f"slack:{form.get('team_id') or '-'}:{user}"[:160] if user else None
 
 
 def _post_response(url: str, payload: dict) -> None:
@@ -185,7 +189,7 @@ def socket_mode_listener(core: ChatCore):
             client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
             return
         form = req.payload
-        reply = core.handle(form.get("text") or "help", learner=_learner(form), user=form.get("user_id"))
+        reply = core.handle(form.get("text") or "help", account=slack_account(form), user=form.get("user_id"))
         payload = {"response_type": "ephemeral", "text": reply.as_text(), "blocks": reply_blocks(reply)}
         client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id, payload=payload))
 

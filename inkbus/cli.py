@@ -71,6 +71,7 @@ class _LazyGroup(click.Group):
         "feedback": "inkbus.tutor_cli:feedback",
         "migrate": "inkbus.tutor_cli:migrate",
         "export-corrections": "inkbus.tutor_cli:export_corrections",
+        "purge": "inkbus.tutor_cli:purge",
         "bots": "inkbus.tutor_cli:bots",
     }
 

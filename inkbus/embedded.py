@@ -45,8 +45,7 @@ def offloader(async_mode: str):
 def _feedback_engine(settings: Settings, store, url: str, offload):
     """The feedback engine on the edge's loop; grading and database writes are offloaded like inference."""
     if store is None:
-        log.warning("no progress store: the feedback engine is off (no practice grading)")
-        return None
+        log.warning("no progress store: practice is graded but not recorded")
     from tutor.engine import FeedbackEngine
 
     return FeedbackEngine(settings, store, url=url, offload=offload)

@@ -64,7 +64,13 @@ class Settings(BaseSettings):
     async_mode: str = Field("gevent", description="Flask-SocketIO async mode: gevent, threading or eventlet")
     request_timeout_s: float = Field(10.0, description="HTTP recognition waits this long for a worker's answer")
     max_body_bytes: int = Field(64 * 1024, description="Largest accepted ink payload")
-    secret_key: SecretStr = Field(SecretStr(""), description="Flask secret key; a random one is made if empty")
+    secret_key: SecretStr = Field(
+        SecretStr(""), description="Signs sessions and learner identities; the same on every edge. Empty: see below"
+    )
+    secret_key_file: Path = Field(
+        REPO_ROOT / "var" / "secret.key",
+        description="Without INKBUS_SECRET_KEY: a key made once and kept here (0600), so identities survive restarts",
+    )
 
     # --- Socket.IO drawing sessions (per connection; see docs/PROTOCOL.md, "Socket.IO")
     socket_top_k: int = Field(3, description="Labels in each live prediction sent to the page")
@@ -114,6 +120,28 @@ class Settings(BaseSettings):
     feedback_queue_max: int = Field(10_000, description="Most events waiting in a subscriber queue")
     chat_admins: str = Field("", description="Comma-separated user ids allowed to run ops commands in chat")
     chat_latency_window: int = Field(200, description="Recent answers kept for the status command's p95 latency")
+
+    # --- learner identity and privacy (docs/TUTORING.md, "Privacy model")
+    identity_days: int = Field(365, description="How long a browser keeps its signed learner identity cookie")
+    identity_cookie_secure: bool = Field(False, description="Send the identity cookie over HTTPS only (behind TLS)")
+    link_code_ttl_s: int = Field(600, description="A chat account link code expires after this many seconds")
+    retention_days: int = Field(
+        365, description="Practice attempts and corrections older than this are purged (0 keeps them forever)"
+    )
+    retention_interval_s: float = Field(3600.0, description="How often the feedback engine purges expired data")
+
+    # --- rate limits at the HTTP doors, per client address (Flask-Limiter notation: "10/second;300/minute")
+    rate_limit_storage_url: str = Field(
+        "memory://", description="Rate limit counters: memory:// (one edge) or redis://host:6379/0 (shared by edges)"
+    )
+    rate_limit_recognize: str = Field("20/second;600/minute", description="Requests per client to /api/v1/recognize")
+    rate_limit_chat: str = Field("10/second;300/minute", description="Requests per client to the chat and data API")
+    rate_limit_chatbots: str = Field(
+        "20/second;1200/minute", description="Requests per client to the Slack and Discord endpoints"
+    )
+    proxy_hops: int = Field(
+        0, description="Trusted proxies in front of the edge that set X-Forwarded-For (the client address of limits)"
+    )
 
     # --- Slack (docs/TUTORING.md, "Slack"); off while the tokens are empty
     slack_bot_token: SecretStr = Field(SecretStr(""), description="Slack bot token (chat.postMessage)")

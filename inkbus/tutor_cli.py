@@ -1,4 +1,4 @@
-"""Step 4's commands: ``feedback``, ``bots``, ``migrate``, ``export-corrections`` (docs/TUTORING.md)."""
+"""Tutoring commands: ``feedback``, ``bots``, ``migrate``, ``export-corrections``, ``purge`` (docs/TUTORING.md)."""
 
 from __future__ import annotations
 
@@ -61,6 +61,22 @@ def export_corrections(out) -> None:
 
 
 @click.command()
+@click.option("--days", type=int, help="Keep this many days instead of INKBUS_RETENTION_DAYS.")
+def purge(days) -> None:
+    """Delete practice attempts and corrections older than the retention period, and expired link codes."""
+    settings = _setup()
+    days = settings.retention_days if days is None else days
+    if days <= 0:
+        raise click.UsageError("retention is off (INKBUS_RETENTION_DAYS is 0): nothing to purge")
+    from tutor.store import open_store
+
+    store = open_store(settings)
+    gone = store.purge(days)
+    store.close()
+    click.echo(f"purged data older than {days} days: " + ", ".join(f"{n} {k}" for k, n in gone.items()), err=True)
+
+
+@click.command()
 @click.option("--check", is_flag=True, help="Only say which adapters would run, and why the others are off.")
 def bots(check) -> None:
     """Run the Slack and Discord adapters whose tokens are configured; say which are off and why."""
@@ -78,4 +94,4 @@ def bots(check) -> None:
     run_bots(settings, adapters)
 
 
-COMMANDS = (feedback, migrate, export_corrections, bots)
+COMMANDS = (feedback, migrate, export_corrections, purge, bots)

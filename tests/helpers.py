@@ -90,3 +90,19 @@ def http_ok(url: str) -> bool:
         return requests.get(url, timeout=1).status_code == 200
     except requests.RequestException:
         return False
+
+
+def seed_repeated_corrections(engine, labels: str) -> None:
+    """One attempt of ``ann`` corrected once per label, as stores before one-correction-per-attempt could hold."""
+    from sqlalchemy import insert
+
+    from tutor.models import Attempt, Correction, utcnow
+
+    blank = {"strokes": []}
+    with engine.begin() as conn:
+        conn.execute(insert(Attempt.__table__).values(
+            id=1, job_id="j", learner="ann", target="7", predicted="1", confidence=0.9, correct=False, model="m",
+            ink=blank, created_at=utcnow()))  # fmt: skip
+        for label in labels:
+            conn.execute(insert(Correction.__table__).values(
+                attempt_id=1, learner="ann", label=label, ink=blank, created_at=utcnow()))  # fmt: skip

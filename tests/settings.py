@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from inkbus.settings import REPO_ROOT, Settings
@@ -26,4 +26,9 @@ class TestSettings(Settings):
     request_timeout_s: float = 8.0
     log_json: bool = False
     broker_connect_timeout_s: float = 1.0
+    secret_key: SecretStr = SecretStr("test-signing-key-" + "0" * 32)  # tests never write var/secret.key
     database_url: str = "sqlite://"  # an in-memory progress store per process unless a test says otherwise
+    # Tests post back to back from one address (fuzzing, load through HAProxy): the rate limit tests set their own.
+    rate_limit_recognize: str = "100000/second"
+    rate_limit_chat: str = "100000/second"
+    rate_limit_chatbots: str = "100000/second"

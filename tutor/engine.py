@@ -8,9 +8,12 @@ feedback is published, and attempts are recorded once per job id, so a redeliver
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable
 
 from kombu import Consumer, Producer
+from sqlalchemy.exc import SQLAlchemyError
 
 from bus.consumer import ResilientConsumer, drain
 from bus.schemas import AlertEvent, FeedbackEvent
@@ -19,7 +22,7 @@ from inkbus.settings import Settings
 from ml.ink import InkError, validate_ink
 from tutor.chars import CHARSET
 from tutor.grading import Thresholds, free_hint, grade_practice, judgement_from_top
-from tutor.store import Store
+from tutor.store import LEARNER, Store
 
 log = logging.getLogger("inkbus.feedback")
 
@@ -40,12 +43,31 @@ def _latency_ms(body: dict) -> float | None:
 class FeedbackEngine(ResilientConsumer):
     name = "feedback engine"
 
-    def __init__(self, settings: Settings, store: Store, *, url: str | None = None, offload: Callable | None = None):
+    def __init__(
+        self, settings: Settings, store: Store | None, *, url: str | None = None, offload: Callable | None = None
+    ):
         super().__init__(settings, url)
         self.store = store
         self.th = Thresholds(settings.feedback_low_confidence, settings.feedback_ambiguity_margin)
         # Under gevent, grading and database writes leave the event loop (``offload`` runs them on a thread).
         self.offload = offload or _direct
+        self._purged_at = -math.inf
+
+    def purge_if_due(self, now: float | None = None) -> dict | None:
+        """Retention (INKBUS_RETENTION_DAYS): purge old attempts every ``retention_interval_s``; idempotent, so
+        competing engines may all do it."""
+        now = time.monotonic() if now is None else now
+        days = self.settings.retention_days
+        if self.store is None or days <= 0 or now - self._purged_at < self.settings.retention_interval_s:
+            return None
+        self._purged_at = now
+        try:
+            gone = self.offload(self.store.purge, days)
+        except SQLAlchemyError as exc:
+            log.error("retention purge failed (tried again in %.0f s): %s", self.settings.retention_interval_s, exc)
+            return None
+        log.info("retention purge: %s", gone)
+        return gone
 
     # -- rules (no bus I/O: unit-tested directly)
     def handle(self, body: dict) -> Outgoing:
@@ -74,7 +96,7 @@ class FeedbackEngine(ResilientConsumer):
         return [(event_routing_key("feedback", event.reply_to), event.model_dump(mode="json"))]
 
     def _practice(self, body: dict, meta: dict) -> Outgoing:
-        target, learner = meta.get("target"), str(meta.get("learner") or "guest")[:64]
+        target = meta.get("target")
         if not isinstance(target, str) or target not in CHARSET:
             log.warning("practice job %s has no valid target: %r", body.get("job_id"), target)
             return []
@@ -84,23 +106,9 @@ class FeedbackEngine(ResilientConsumer):
             # A prediction made without its target (an older edge): the same rule on the top labels alone.
             verdict = judgement_from_top(target, top)
         v = grade_practice(verdict, top, self.th)
-        attempt_id, streak = None, 0
-        try:
-            validate_ink(meta.get("ink"))
-            ink = {"strokes": meta["ink"]["strokes"]}
-            attempt_id, streak = self.store.record_attempt(
-                job_id=body["job_id"],
-                learner=learner,
-                target=target,
-                predicted=v.predicted or "?",
-                confidence=v.confidence,
-                correct=bool(v.correct),
-                ink=ink,
-                latency_ms=_latency_ms(body),
-                model=str(body.get("model", "")),
-            )
-        except InkError:
-            log.warning("practice job %s carried no valid ink: graded, not recorded", body.get("job_id"))
+        learner = meta.get("learner")
+        learner = learner if isinstance(learner, str) and LEARNER.fullmatch(learner) else None
+        attempt_id, streak = self._record(body, meta, learner, target, v)
         return self._event(
             body,
             meta,
@@ -115,7 +123,32 @@ class FeedbackEngine(ResilientConsumer):
             tip=v.tip,
             streak=streak,
             attempt_id=attempt_id,
+            recorded=attempt_id is not None,
         )
+
+    def _record(self, body: dict, meta: dict, learner: str | None, target: str, v) -> tuple[int | None, int]:
+        """Store the attempt; (None, 0) when it cannot be: the grade still goes out, saying so."""
+        if learner is None or self.store is None:
+            log.warning("practice job %s graded, not recorded (no learner or no store)", body.get("job_id"))
+            return None, 0
+        try:
+            validate_ink(meta.get("ink"))
+            return self.store.record_attempt(
+                job_id=body["job_id"],
+                learner=learner,
+                target=target,
+                predicted=v.predicted or "?",
+                confidence=v.confidence,
+                correct=bool(v.correct),
+                ink={"strokes": meta["ink"]["strokes"]},
+                latency_ms=_latency_ms(body),
+                model=str(body.get("model", "")),
+            )
+        except InkError:
+            log.warning("practice job %s carried no valid ink: graded, not recorded", body.get("job_id"))
+        except SQLAlchemyError as exc:  # the database is down: grading needs none
+            log.error("progress store unavailable, practice job %s not recorded: %s", body.get("job_id"), exc)
+        return None, 0
 
     def _free(self, body: dict, meta: dict) -> Outgoing:
         shape = body.get("shape") if isinstance(body.get("shape"), dict) else None
@@ -161,3 +194,4 @@ class FeedbackEngine(ResilientConsumer):
             log.info("feedback engine consuming")
             while not self.stopping:
                 drain(conn, 0.5)
+                self.purge_if_due()

@@ -40,8 +40,31 @@ class Correction(Base):
     __tablename__ = "corrections"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id", ondelete="SET NULL"), nullable=True)
+    # One correction per attempt: a second one replaces the label (unique; NULLs, from purged attempts, repeat).
+    attempt_id: Mapped[int | None] = mapped_column(
+        ForeignKey("attempts.id", ondelete="SET NULL"), nullable=True, unique=True, index=True
+    )
     learner: Mapped[str] = mapped_column(String(64), index=True)
     label: Mapped[str] = mapped_column(String(1))
     ink: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Link(Base):
+    """A chat platform account (``slack:T1:U1``, ``discord:42``) acting as a web learner, bound by a one-time code."""
+
+    __tablename__ = "links"
+
+    account: Mapped[str] = mapped_column(String(160), primary_key=True)
+    learner: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LinkCode(Base):
+    """A pending link: only the code's SHA-256 is kept; it is deleted when used or expired."""
+
+    __tablename__ = "link_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    learner: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

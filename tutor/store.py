@@ -6,6 +6,9 @@ One ``Store`` per process; its methods open a short session each, so it is safe 
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,9 +22,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from inkbus.settings import Settings
-from tutor.models import Attempt, Correction
+from tutor.models import Attempt, Correction, Link, LinkCode, utcnow
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no O/0, I/1/L or U: nothing to misread when typing it
+CODE_LENGTH = 8
+# A learner id: the edge issues ``w-<hex>``; chat accounts without a link are ``slack-T1-U1``, ``discord-42``.
+# ``fullmatch`` only: ``$`` would accept a trailing newline and make ``ann\n`` a second learner.
+LEARNER = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+ATTEMPT_FIELDS = ("id", "job_id", "target", "predicted", "confidence", "correct", "latency_ms", "model", "ink",
+                  "created_at")  # fmt: skip
+CORRECTION_FIELDS = ("id", "attempt_id", "label", "ink", "created_at")
 
 
 def make_engine(url: str) -> Engine:
@@ -48,18 +59,35 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def migrate(engine: Engine) -> None:
+def migrate(engine: Engine, revision: str = "head") -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
 
 def open_store(settings: Settings, url: str | None = None) -> Store:
     engine = make_engine(url or settings.resolved_database_url())
     migrate(engine)
     return Store(engine)
+
+
+def _code_hash(code: str) -> str:
+    """Codes are stored hashed and compared case- and separator-blind (``abcd-efgh`` is ``ABCDEFGH``)."""
+    canonical = "".join(ch for ch in code.upper() if ch.isalnum())
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; every stored time is UTC."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _row(obj, fields: tuple[str, ...]) -> dict:
+    out = {f: getattr(obj, f) for f in fields}
+    out["created_at"] = _aware(out["created_at"]).isoformat()
+    return out
 
 
 def _streak(results: list[bool]) -> int:
@@ -166,20 +194,26 @@ class Store:
             q = select(Attempt).where(Attempt.learner == learner).order_by(Attempt.id.desc()).limit(1)
             return s.scalars(q).first()
 
-    # -- corrections
-    def add_correction(self, *, learner: str, label: str, ink: dict, attempt_id: int | None = None) -> int:
-        with self._session() as s:
-            row = Correction(learner=learner, label=label, ink=ink, attempt_id=attempt_id)
-            s.add(row)
-            s.commit()
-            return row.id
-
+    # -- corrections: one per attempt, a second one replaces the label
     def correct_latest(self, learner: str, label: str) -> tuple[int, Attempt] | None:
-        """ "That was a q": label the learner's latest attempt's ink. None if they have no attempt."""
+        """ "That was a q": label the learner's own latest attempt. None if they have no attempt."""
         attempt = self.latest_attempt(learner)
         if attempt is None:
             return None
-        return self.add_correction(learner=learner, label=label, ink=attempt.ink, attempt_id=attempt.id), attempt
+        with self._session() as s:
+            for _ in range(2):  # a concurrent first correction wins the insert; then this one updates it
+                row = s.scalars(select(Correction).where(Correction.attempt_id == attempt.id)).first()
+                if row is None:
+                    row = Correction(learner=learner, label=label, ink=attempt.ink, attempt_id=attempt.id)
+                    s.add(row)
+                else:
+                    row.label, row.created_at = label, utcnow()
+                try:
+                    s.commit()
+                    return row.id, attempt
+                except IntegrityError:
+                    s.rollback()
+        raise RuntimeError(f"could not record the correction of attempt {attempt.id}")
 
     def corrections(self) -> Iterator[dict]:
         """Training rows in the shape of ``unipen/ink.jsonl.gz``: {"label", "writer", "strokes"}."""
@@ -187,15 +221,81 @@ class Store:
             for row in s.scalars(select(Correction).order_by(Correction.id)).yield_per(500):
                 yield {"label": row.label, "writer": f"inkbus/{row.learner}", "strokes": row.ink["strokes"]}
 
-    # -- admin
-    def forget(self, learner: str) -> int:
-        """Delete a learner's attempts and corrections (right to erasure); returns the rows removed."""
+    # -- a learner's own data (docs/TUTORING.md, "Privacy model")
+    def export(self, learner: str) -> dict:
+        """Everything stored about one learner, as JSON-ready data."""
         with self._session() as s:
-            n = s.execute(delete(Correction).where(Correction.learner == learner)).rowcount
-            n += s.execute(delete(Attempt).where(Attempt.learner == learner)).rowcount
+            attempts = s.scalars(select(Attempt).where(Attempt.learner == learner).order_by(Attempt.id)).all()
+            fixes = s.scalars(select(Correction).where(Correction.learner == learner).order_by(Correction.id)).all()
+            links = s.scalars(select(Link).where(Link.learner == learner).order_by(Link.account)).all()
+        return {
+            "learner": learner,
+            "attempts": [_row(a, ATTEMPT_FIELDS) for a in attempts],
+            "corrections": [_row(c, CORRECTION_FIELDS) for c in fixes],
+            "linked_accounts": [{"account": x.account, "created_at": x.created_at.isoformat()} for x in links],
+        }
+
+    def forget(self, learner: str) -> int:
+        """Delete a learner's attempts, corrections, account links and codes (right to erasure); rows removed."""
+        with self._session() as s:
+            n = 0
+            for model in (Correction, Attempt, Link, LinkCode):
+                n += s.execute(delete(model).where(model.learner == learner)).rowcount
             s.commit()
             return n
 
+    def purge(self, days: int, now: datetime | None = None) -> dict:
+        """Retention: delete attempts and corrections older than ``days`` and expired link codes."""
+        now = now or utcnow()
+        cutoff = now - timedelta(days=days)
+        with self._session() as s:
+            gone = {
+                "corrections": s.execute(delete(Correction).where(Correction.created_at < cutoff)).rowcount,
+                "attempts": s.execute(delete(Attempt).where(Attempt.created_at < cutoff)).rowcount,
+                "link_codes": s.execute(delete(LinkCode).where(LinkCode.expires_at <= now)).rowcount,
+            }
+            s.commit()
+        return gone
+
+    # -- chat accounts linked to a web learner by a one-time code
+    def new_link_code(self, learner: str, ttl_s: int) -> str:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        with self._session() as s:
+            s.execute(delete(LinkCode).where(LinkCode.learner == learner))  # a new code replaces any pending one
+            s.add(LinkCode(code_hash=_code_hash(code), learner=learner, expires_at=utcnow() + timedelta(seconds=ttl_s)))
+            s.commit()
+        return code
+
+    def redeem_link_code(self, code: str, account: str) -> str | None:
+        """Bind ``account`` to the code's learner; the code is used up. None if unknown, used or expired."""
+        h = _code_hash(code)
+        with self._session() as s:
+            pending = s.scalars(select(LinkCode).where(LinkCode.code_hash == h)).first()
+            if pending is None:
+                return None
+            # Only the session whose delete removed the row may use the code: single use under concurrency.
+            if s.execute(delete(LinkCode).where(LinkCode.code_hash == h)).rowcount != 1:
+                s.rollback()
+                return None
+            if _aware(pending.expires_at) <= utcnow():
+                s.commit()  # an expired code is gone either way
+                return None
+            s.execute(delete(Link).where(Link.account == account))
+            s.add(Link(account=account, learner=pending.learner))
+            s.commit()
+            return pending.learner
+
+    def linked_learner(self, account: str) -> str | None:
+        with self._session() as s:
+            return s.scalar(select(Link.learner).where(Link.account == account))
+
+    def unlink(self, account: str) -> bool:
+        with self._session() as s:
+            n = s.execute(delete(Link).where(Link.account == account)).rowcount
+            s.commit()
+            return n > 0
+
+    # -- admin
     def counts(self) -> dict:
         with self._session() as s:
             return {

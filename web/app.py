@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 
 from flask import Flask
@@ -14,6 +13,8 @@ from inkbus.settings import Settings
 from web.api import bp as api_bp
 from web.bridge import EdgeBridge
 from web.errors import register_error_handlers
+from web.identity import init_identity, signing_key
+from web.limits import init_limits
 from web.ops import init_ops
 from web.pages import bp as pages_bp
 from web.socket_guards import guard_packets, refuse_oversize_polls
@@ -38,7 +39,8 @@ def _chat_core(settings: Settings, bridge: EdgeBridge, store):
     from chatbots.core import ChatCore
     from chatbots.status import LiveStatus
 
-    return ChatCore(store, LiveStatus(bridge.job_queue_stats, settings.chat_latency_window), settings.admins())
+    status = LiveStatus(bridge.job_queue_stats, settings.chat_latency_window)
+    return ChatCore(store, status, settings.admins(), link_ttl_s=settings.link_code_ttl_s)
 
 
 def create_app(
@@ -51,7 +53,7 @@ def create_app(
 ) -> tuple[Flask, SocketIO]:
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config["INKBUS"] = settings
-    app.config["SECRET_KEY"] = settings.secret_key.get_secret_value() or secrets.token_hex(32)
+    app.config["SECRET_KEY"] = signing_key(settings)
     # Werkzeug refuses larger bodies with 413 before the handler reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     socketio = SocketIO(
@@ -74,6 +76,7 @@ def create_app(
     app.extensions["inkbus.socketio"] = socketio
     app.register_blueprint(api_bp)
     app.register_blueprint(pages_bp)
+    init_identity(app, settings)  # the signed learner cookie and /api/v1/me/data
     app.extensions["inkbus.sessions"] = sessions = register_socket_handlers(socketio, bridge, settings)
     guard_packets(socketio, sessions)
     refuse_oversize_polls(app, "socket.io", socketio.server.eio.max_http_buffer_size)
@@ -83,6 +86,7 @@ def create_app(
     register_tutoring(app, socketio, bridge, sessions, _chat_core(settings, bridge, store))
     init_ops(app, bridge, app.extensions["inkbus.sessions"], settings)  # /metrics, /ops (docs/OBSERVABILITY.md)
     register_error_handlers(app)
+    init_limits(app, settings)  # last: it wraps the registered doors' views
     if start_bridge:
         bridge.start()
     return app, socketio

@@ -107,6 +107,7 @@ def openapi_document() -> dict:
                             "Not valid ink: invalid_ink, empty_ink, degenerate_ink, non_finite, "
                             "out_of_range, too_many_strokes, too_many_points, too_deep, invalid_request",
                         ),
+                        "429": _json(err, "Too many requests from this client (rate_limited); see Retry-After"),
                         "500": _json(err, "The worker failed on this job (internal_error)"),
                         "503": _json(err, "Broker unreachable (broker_unavailable) or no worker (no_workers)"),
                         "504": _json(err, "No worker answered in time (timeout)"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, send_from_directory
 
 from web.errors import error_response
+from web.identity import current_learner
 
 bp = Blueprint("pages", __name__)
 
@@ -18,10 +19,12 @@ VENDOR_FILES = {
 @bp.get("/")
 def index():
     settings = current_app.config["INKBUS"]
+    learner = current_learner(renew=True)  # issued on the first visit, so the page's socket and chat carry it
     return render_template(
         "index.html",
         top_k=settings.socket_top_k,
         timeout_s=settings.request_timeout_s,
+        learner=learner,
         max_strokes=settings.socket_max_strokes,  # the page reads the server's limits, never its own copy
         max_points_per_message=settings.socket_max_points_per_message,
     )

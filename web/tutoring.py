@@ -1,8 +1,9 @@
 """Tutoring at the edge: the ``check`` Socket.IO event (grade my drawing), ``feedback`` emits, ``POST /api/v1/chat``.
 
 A practice check publishes a job of the connection's current drawing with ``meta.mode = "practice"``,
-its target, the learner and the ink (so the feedback engine can store the attempt). The feedback engine
-answers with ``feedback.<edge id>``; the bridge hands it to ``on_bus_event``, which emits it to the session.
+its target, the connection's learner (its signed identity, web/identity.py) and the ink (so the feedback
+engine can store the attempt). The feedback engine answers with ``feedback.<edge id>``; the bridge hands it
+to ``on_bus_event``, which emits it to the session.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from flask import Blueprint, current_app, jsonify, request
 from flask_socketio import SocketIO
 
 from bus.schemas import RecognizeJob
-from chatbots.core import LEARNER, ChatCore
+from chatbots.core import ChatCore
 from chatbots.status import LiveStatus
 from tutor.chars import CHARSET
 from web.admission import Refused, admit, publish
 from web.errors import error_response
 from web.safejson import BodyError, load_body, require_json
+from web.identity import current_learner
 from web.sockets import DrawingSessions, EventError
 
 log = logging.getLogger("inkbus.tutoring")
@@ -28,7 +30,7 @@ CHAT_MAX_BYTES = 8 * 1024  # a chat command is a line of text
 PRACTICE_TOP_K = 10  # enough labels to know the target's probability in most misses
 FEEDBACK_FIELDS = (
     "job_id", "mode", "learner", "target", "predicted", "confidence", "correct", "looked_like", "hint", "tip",
-    "streak", "attempt_id", "model", "latency_ms",
+    "streak", "attempt_id", "recorded", "model", "latency_ms",
 )  # fmt: skip
 
 
@@ -40,26 +42,23 @@ def chat():
     except BodyError as exc:
         return error_response(exc.status, exc.code, f'{exc.message} (send JSON: {{"text": "help"}})')
     if not isinstance(body, dict) or not isinstance(body.get("text"), str):
-        return error_response(422, "invalid_request", 'send {"text": "<command>", "learner": "<name>"}')
-    learner = body.get("learner")
-    if learner is not None and not isinstance(learner, str):
-        return error_response(422, "invalid_request", '"learner" must be a string')
+        return error_response(422, "invalid_request", 'send {"text": "<command>"}')
     core: ChatCore = current_app.extensions["inkbus.chat"]
-    # The web panel is anonymous: it never gets the admin-only commands (no ``user``).
-    return jsonify({"reply": core.handle(body["text"], learner=learner or None).to_dict()})
+    # The caller is the session's learner (web/identity.py); a "learner" field in the body names nobody.
+    # The web panel is never an admin (no ``user``).
+    return jsonify({"reply": core.handle(body["text"], learner=current_learner()).to_dict()})
 
 
 class Tutoring:
     def __init__(self, socketio: SocketIO, bridge, sessions: DrawingSessions, status: LiveStatus):
         self.socketio, self.bridge, self.sessions, self.status = socketio, bridge, sessions, status
 
-    def check(self, sid: str, payload) -> dict:
+    def check(self, sid: str, payload, learner: str) -> dict:
+        """Grade the drawing ``sid`` holds for ``learner``: the connection's own identity, never a typed name."""
         d, payload = self.sessions.admit(sid, payload)
-        target, learner = payload.get("target"), payload.get("learner") or "guest"
+        target = payload.get("target")
         if not isinstance(target, str) or target not in CHARSET:
             raise EventError("invalid_target", "pick one character to practise: 0–9, A–Z or a–z")
-        if not isinstance(learner, str) or not LEARNER.match(learner):
-            raise EventError("invalid_learner", "a learner name is 1–64 letters, digits or . _ - @")
         with self.sessions._lock:
             ink = [list(st) for st in d.strokes]
         try:
@@ -116,7 +115,7 @@ def register_tutoring(app, socketio: SocketIO, bridge, sessions: DrawingSessions
     def on_check(payload=None, *_extra):
         sid = request.sid
         try:
-            return tutoring.check(sid, payload)
+            return tutoring.check(sid, payload, current_learner())
         except EventError as exc:
             return {"ok": False, **exc.payload()}
         except Exception:

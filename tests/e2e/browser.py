@@ -38,6 +38,7 @@ def embedded_server(settings, workdir: Path, **env: str):
         "INKBUS_PORT": str(port),
         "INKBUS_MODEL_PATH": str(settings.model_path),
         "INKBUS_LOG_JSON": "false",
+        "INKBUS_SECRET_KEY_FILE": str(workdir / "secret.key"),  # identities' key in the test's own directory
         **env,
     }
     proc = Proc(inkbus_cmd("run"), full, workdir / "run.log")

@@ -1,11 +1,12 @@
 """Practice and chat on the drawing page, in Debian's headless Chromium, on the embedded default with no tokens:
-practise a character, see the grade and the hint, ask ``stats`` in the chat panel and see it."""
+practise a character, see the grade and the hint, ask ``stats`` in the chat panel and see it; with the progress
+store down, the grade still comes and says it was not saved."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.e2e.browser import draw, embedded_server, sample, screenshot, wait_for_answer
+from tests.e2e.browser import WAIT_MS, draw, embedded_server, sample, screenshot, wait_for_answer
 
 pytestmark = pytest.mark.e2e
 
@@ -19,8 +20,11 @@ def server(settings, tmp_path_factory):
 
 
 def test_practise_a_character_see_the_grade_and_hint_then_ask_stats(page):
-    page.fill("#learner", "ann")
-    page.dispatch_event("#learner", "change")
+    me = page.locator("#learner").inner_text()  # issued by the server on this first visit
+    assert me.startswith("w-")
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "inkbus_id"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    assert "inkbus_id" not in page.evaluate("document.cookie")  # page scripts cannot read or forge it
     page.fill("#chat-input", "practice 3")
     page.press("#chat-input", "Enter")
     page.wait_for_function("() => document.querySelector('#target').value === '3'")
@@ -42,7 +46,7 @@ def test_practise_a_character_see_the_grade_and_hint_then_ask_stats(page):
 
     page.fill("#chat-input", "stats")
     page.press("#chat-input", "Enter")
-    reply = page.locator("#chat-log li", has_text="Progress of ann")
+    reply = page.locator("#chat-log li", has_text=f"Progress of {me}")
     reply.wait_for()
     assert "Attempts" in reply.inner_text() and "50%" in reply.inner_text()
     page.wait_for_function("() => document.querySelector('#progress').textContent.includes('2 attempts')")
@@ -72,3 +76,28 @@ def test_a_round_zero_and_a_plain_bar_are_graded_correct_in_practice(page, targe
     assert page.locator("#grade").get_attribute("data-state") == "correct", verdict
     assert verdict.startswith(f"Correct! {target}")
     screenshot(page, f"practice-{target}.png")
+
+
+@pytest.fixture(scope="module")
+def storeless_server(settings, tmp_path_factory):
+    """``inkbus run`` whose progress store is a PostgreSQL that nothing answers for."""
+    tmp = tmp_path_factory.mktemp("storeless")
+    with embedded_server(settings, tmp, INKBUS_DATABASE_URL="postgresql+psycopg://inkbus@127.0.0.1:1/inkbus") as base:
+        yield base
+
+
+def test_without_the_progress_store_the_grade_still_comes_and_says_it_was_not_saved(browser, storeless_server):
+    context = browser.new_context(viewport={"width": 1100, "height": 760})
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    try:
+        page.goto(storeless_server + "/")
+        page.wait_for_selector("#conn[data-state=live]")
+        page.fill("#target", "3")
+        draw(page, sample("3")["strokes"])
+        page.click("#check")
+        page.wait_for_function("() => document.querySelector('#grade').dataset.state === 'correct'")
+        assert page.locator("#grade").get_attribute("data-recorded") == "false"
+        assert "wasn't saved" in page.locator("#grade-hint").inner_text()
+    finally:
+        context.close()

@@ -36,6 +36,8 @@ def _env(settings, **extra) -> dict:
         "INKBUS_MODEL_PATH": str(settings.model_path),
         "INKBUS_LOG_JSON": "false",
         "INKBUS_WORKER_METRICS_PORT": "0",  # several workers may share this machine
+        "INKBUS_PROXY_HOPS": "1",  # HAProxy forwards the client's address (option forwardfor)
+        "INKBUS_RATE_LIMIT_RECOGNIZE": settings.rate_limit_recognize,  # the load below is one client, back to back
         **extra,
     }
 

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 
 import pytest
 
@@ -16,21 +17,35 @@ from tests.standins import StandIn
 PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test", "connect_timeout": 3}
 
 
-@pytest.fixture(scope="module")
-def pg_url():
-    """A throw-away PostgreSQL database for this test session, dropped afterwards."""
+def pg_admin():
+    """An autocommit connection to the local PostgreSQL's admin database; skipped (failed in CI) without one."""
     psycopg = pytest.importorskip("psycopg")
     try:
-        admin = psycopg.connect(**PG_ADMIN, autocommit=True)
+        return psycopg.connect(**PG_ADMIN, autocommit=True)
     except psycopg.OperationalError as exc:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is not reachable: {exc}")
         pytest.skip(f"PostgreSQL is not reachable: {exc}")
+
+
+@contextmanager
+def throwaway_database():
+    """A fresh PostgreSQL database's SQLAlchemy URL, dropped afterwards."""
+    admin = pg_admin()
     name = f"inkbus_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://{PG_ADMIN['user']}@{PG_ADMIN['host']}:{PG_ADMIN['port']}/{name}"
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    try:
+        yield f"postgresql+psycopg://{PG_ADMIN['user']}@{PG_ADMIN['host']}:{PG_ADMIN['port']}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    """A throw-away PostgreSQL database for this test module."""
+    with throwaway_database() as url:
+        yield url
 
 
 def test_the_progress_store_on_postgresql(settings, pg_url):
@@ -51,6 +66,28 @@ def test_the_progress_store_on_postgresql(settings, pg_url):
     assert list(store.corrections()) == [{"label": "q", "writer": "inkbus/ann", "strokes": ink["strokes"]}]
     assert store.forget("ann") == 4
     store.close()
+
+
+def practise(app, sio, label: str):
+    """A page (its cookie) draws ``label`` on its socket and asks ``check``, naming another learner; the feedback."""
+    http = app.test_client()
+    http.get("/")  # the page view issues this browser's signed learner identity
+    with http.session_transaction() as sess:
+        me = sess["learner"]
+    client = sio.test_client(app, flask_test_client=http)  # the socket carries the page's cookie
+    sample = next(r for r in sample_ink() if r["label"] == label)
+    for i, stroke in enumerate(sample["strokes"]):
+        client.emit("stroke", {"id": i, "points": stroke, "final": True}, callback=True)
+    ack = client.emit("check", {"target": label, "learner": "ann"}, callback=True)  # a typed name names nobody
+    assert ack["ok"], ack
+    received: list = []
+
+    def feedback():
+        received.extend(client.get_received())
+        return next((m["args"][0] for m in received if m["name"] == "feedback" and m["args"][0]["mode"] == "practice"),
+                    None)  # fmt: skip
+
+    return http, client, me, ack, wait_until(feedback, 20, interval=0.05, what="feedback on the page's socket")
 
 
 def test_a_practice_attempt_through_rabbitmq_reaches_the_page_and_slack(
@@ -77,24 +114,13 @@ def test_a_practice_attempt_through_rabbitmq_reaches_the_page_and_slack(
     try:
         assert engine.ready.wait(10) and feed.ready.wait(10)
         wait_until(lambda: app.extensions["inkbus.bridge"].consuming, 10, what="edge consuming")
-        client = sio.test_client(app)
-        sample = next(r for r in sample_ink() if r["label"] == "3")
-        for i, stroke in enumerate(sample["strokes"]):
-            client.emit("stroke", {"id": i, "points": stroke, "final": True}, callback=True)
-        ack = client.emit("check", {"target": "3", "learner": "ann"}, callback=True)
-        assert ack["ok"], ack
-        received: list = []
-
-        def feedback():
-            received.extend(client.get_received())
-            return next((m["args"][0] for m in received if m["name"] == "feedback"), None)
-
-        fb = wait_until(feedback, 20, interval=0.05, what="feedback on the page's socket")
+        http, client, me, ack, fb = practise(app, sio, "3")
         assert fb["job_id"] == ack["job_id"] and fb["mode"] == "practice" and fb["target"] == "3"
-        assert fb["correct"] is True and fb["streak"] == 1 and fb["attempt_id"] == 1
+        assert fb["correct"] is True and fb["streak"] == 1 and fb["attempt_id"] == 1 and fb["recorded"] is True
+        assert fb["learner"] == me and store.stats("ann")["attempts"] == 0
         post = wait_until(lambda: slack_api.calls("/chat.postMessage"), 20, what="chat.postMessage")[0]
-        assert post["body"]["channel"] == "C-PRACTICE" and "ann practised 3" in post["body"]["text"]
-        chat = app.test_client().post("/api/v1/chat", json={"text": "stats", "learner": "ann"}).get_json()
+        assert post["body"]["channel"] == "C-PRACTICE" and f"{me} practised 3" in post["body"]["text"]
+        chat = http.post("/api/v1/chat", json={"text": "stats"}).get_json()
         assert chat["reply"]["data"]["attempts"] == 1 and chat["reply"]["data"]["streak"] == 1
         status = app.test_client().post("/api/v1/chat", json={"text": "status"}).get_json()["reply"]["data"]
         assert status["workers"] >= 1 and status["model"]
@@ -168,3 +194,29 @@ def test_a_practice_verdict_is_made_by_the_worker_with_the_attempts_target(
         app.extensions["inkbus.bridge"].stop()
         thread.join(5)
         store.close()
+
+
+def test_practice_is_graded_while_the_database_is_down(settings, rabbit_url, clean_bus, start_worker):
+    """The store's database refuses connections: the page still gets its grade, saying it was not recorded."""
+    from tutor.engine import FeedbackEngine
+    from tutor.store import Store, make_engine
+    from web.app import create_app
+
+    down = Store(make_engine("postgresql+psycopg://postgres@127.0.0.1:1/inkbus"))  # nothing listens on port 1
+    start_worker(rabbit_url)
+    engine = FeedbackEngine(settings, down, url=rabbit_url)
+    thread = threading.Thread(target=engine.run, daemon=True)
+    thread.start()
+    app, sio = create_app(settings, broker_url=rabbit_url, store=down)
+    try:
+        assert engine.ready.wait(10)
+        wait_until(lambda: app.extensions["inkbus.bridge"].consuming, 10, what="edge consuming")
+        _http, client, me, ack, fb = practise(app, sio, "3")
+        assert fb["job_id"] == ack["job_id"] and fb["learner"] == me and fb["correct"] is True
+        assert fb["recorded"] is False and fb["attempt_id"] is None
+        client.disconnect()
+    finally:
+        engine.stop()
+        app.extensions["inkbus.bridge"].stop()
+        thread.join(5)
+        down.close()

@@ -15,6 +15,7 @@ from nacl.signing import SigningKey
 
 from chatbots.core import ChatCore
 from chatbots.status import LiveStatus
+from tests.helpers import wait_until
 from tests.standins import StandIn
 from tutor.store import open_store
 from web.app import create_app
@@ -48,7 +49,7 @@ def test_commands_answer_with_titles_and_fields(core):
     assert "keep the top open" in dict(core.handle("hint 4").fields)["Not a 9"]
     s = core.handle("stats", learner="ann")
     assert dict(s.fields)["Attempts"] == "2" and dict(s.fields)["Correct"] == "1 (50%)"
-    assert core.handle("stats ann").data["streak"] == 1
+    assert core.handle("stats ann", user="U-ADMIN").data["streak"] == 1  # admins may name a learner
     st = dict(core.handle("status").fields)
     assert st["Workers consuming"] == "2" and st["Jobs queued"] == "3" and st["Model"] == "inknet-t"
     assert st["Recent p95 latency"].startswith("20 ms")
@@ -82,15 +83,22 @@ def app(settings, store):
     return app
 
 
+def as_learner(http, learner: str) -> None:
+    """Give a test client the signed identity cookie of ``learner`` (as the edge would have issued it)."""
+    with http.session_transaction() as sess:
+        sess["learner"] = learner
+
+
 def test_the_chat_api(app):
     http = app.test_client()
-    res = http.post("/api/v1/chat", json={"text": "stats", "learner": "ann"})
+    as_learner(http, "ann")
+    res = http.post("/api/v1/chat", json={"text": "stats"})
     assert res.status_code == 200 and res.get_json()["reply"]["title"] == "Progress of ann"
     assert res.get_json()["reply"]["fields"][0] == {"name": "Attempts", "value": "2"}
     assert http.post("/api/v1/chat", json={"text": "nope"}).get_json()["reply"]["code"] == "unknown_command"
     assert http.post("/api/v1/chat", data="{", content_type="application/json").status_code == 400
     assert http.post("/api/v1/chat", json={"text": 3}).get_json()["error"]["code"] == "invalid_request"
-    assert http.post("/api/v1/chat", json={"text": "forget ann"}).get_json()["reply"]["code"] == "forbidden"
+    assert http.post("/api/v1/chat", json={"text": "forget bob"}).get_json()["reply"]["code"] == "forbidden"
 
 
 def slack_headers(body: str, secret="shh", ts=None):
@@ -106,8 +114,14 @@ def slack_headers(body: str, secret="shh", ts=None):
 def test_slack_slash_commands_are_verified_acked_and_answered_via_response_url(app):
     hooks = StandIn()
     try:
-        body = urlencode({"text": "stats ann", "user_id": "U1", "user_name": "ann", "response_url": hooks.url + "/r/1"})
+        code = app.extensions["inkbus.store"].new_link_code("ann", 60)  # ann's page said `link`
+        form = {"user_id": "U1", "team_id": "T1", "user_name": "ann", "response_url": hooks.url + "/r/0"}
+        body = urlencode({**form, "text": f"link {code}"})
         http = app.test_client()
+        assert http.post("/api/v1/slack/commands", data=body, headers=slack_headers(body)).status_code == 200
+        wait_until(lambda: hooks.calls("/r/0"), 10, what="the link reply")
+        assert hooks.calls("/r/0")[0]["body"]["blocks"][0]["text"]["text"] == "Linked"
+        body = urlencode({**form, "text": "stats", "response_url": hooks.url + "/r/1"})
         good = http.post("/api/v1/slack/commands", data=body, headers=slack_headers(body))
         assert good.status_code == 200 and good.get_json()["response_type"] == "ephemeral"
         tampered = http.post("/api/v1/slack/commands", data=body + "x", headers=slack_headers(body))
@@ -177,8 +191,9 @@ def discord_post(http, payload, ts=None, key=SIGNING_KEY, tamper=False):
 def test_discord_http_interactions_are_ed25519_verified(app):
     http = app.test_client()
     assert discord_post(http, {"type": 1}).get_json() == {"type": 1}
-    cmd = {"type": 2, "data": {"name": "stats", "options": [{"name": "learner", "value": "ann"}]},
-           "member": {"user": {"id": "1", "username": "ann"}}}  # fmt: skip
+    store = app.extensions["inkbus.store"]
+    assert store.redeem_link_code(store.new_link_code("ann", 60), "discord:1") == "ann"
+    cmd = {"type": 2, "data": {"name": "stats", "options": []}, "member": {"user": {"id": "1", "username": "x"}}}
     res = discord_post(http, cmd).get_json()
     assert res["type"] == 4 and res["data"]["embeds"][0]["title"] == "Progress of ann"
     assert discord_post(http, cmd, tamper=True).status_code == 401
@@ -187,7 +202,7 @@ def test_discord_http_interactions_are_ed25519_verified(app):
     assert http.post("/api/v1/discord/interactions", json=cmd).status_code == 400
 
 
-def test_discord_app_commands_and_channel_posts_against_a_rest_stand_in(core, monkeypatch):
+def test_discord_app_commands_and_channel_posts_against_a_rest_stand_in(core, store, monkeypatch):
     import discord
 
     from chatbots.discord_bot import InkbusDiscord
@@ -209,6 +224,7 @@ def test_discord_app_commands_and_channel_posts_against_a_rest_stand_in(core, mo
         }
     )
     monkeypatch.setattr(discord.http.Route, "BASE", api.url + "/api/v10")
+    store.redeem_link_code(store.new_link_code("ann", 60), "discord:123")  # user 123 practises as ann
 
     async def scenario():
         client = InkbusDiscord(core, channel_id=777)
@@ -217,7 +233,7 @@ def test_discord_app_commands_and_channel_posts_against_a_rest_stand_in(core, mo
                 "channel_id": "5", "data": {"id": "1", "name": "stats", "type": 1}, "attachment_size_limit": 8388608,
                 "user": {"id": "123", "username": "ann", "discriminator": "0", "avatar": None}}  # fmt: skip
         await client.tree.get_command("stats").callback(
-            discord.Interaction(data=data, state=client._connection), learner="ann"
+            discord.Interaction(data=data, state=client._connection), learner=None
         )
         await client.tree.get_command("hint").callback(
             discord.Interaction(data={**data, "id": "901"}, state=client._connection), char="4"

@@ -15,7 +15,7 @@ COMPOSE = REPO_ROOT / "docker-compose.yml"
 # The secrets docker-compose.yml demands from the environment (ops/compose.env.example): dummies for rendering.
 SECRETS = ["RABBITMQ_PASSWORD", "POSTGRES_PASSWORD", "INFLUX_PASSWORD", "INFLUX_TOKEN", "GRAFANA_ADMIN_PASSWORD"]
 SECRETS.append("INKBUS_SECRET_KEY")
-STACK = {"rabbitmq", "postgres", "influxdb", "telegraf", "prometheus", "grafana", "haproxy"}
+STACK = {"rabbitmq", "postgres", "redis", "influxdb", "telegraf", "prometheus", "grafana", "haproxy"}
 ROLES = {"edge1", "edge2", "worker", "feedback", "bots", "sink"}
 
 

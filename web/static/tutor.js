@@ -1,29 +1,24 @@
-// Inkbus practice and chat panels. Practice: Socket.IO `check` {target, learner} -> `feedback` (docs/TUTORING.md).
-// Chat: POST /api/v1/chat {text, learner} -> {reply: {title, text, fields, data}}, the same core as the bots.
+// Inkbus practice and chat panels. Practice: Socket.IO `check` {target} -> `feedback` (docs/TUTORING.md).
+// Chat: POST /api/v1/chat {text} -> {reply: {title, text, fields, data}}, the same core as the bots.
+// Who practises is the server's signed session cookie (HttpOnly): this script never names a learner.
 (() => {
   "use strict";
 
   const { socket, hasInk } = window.inkbus;
   const $ = (sel) => document.querySelector(sel);
   const ui = {
-    learner: $("#learner"), target: $("#target"), tip: $("#target-tip"), grade: $("#grade"),
+    target: $("#target"), tip: $("#target-tip"), grade: $("#grade"),
     verdict: $("#grade-verdict"), hint: $("#grade-hint"), free: $("#free-hint"), progress: $("#progress"),
     log: $("#chat-log"), form: $("#chat-form"), input: $("#chat-input"),
   };
   const CHARS = /^[0-9A-Za-z]$/;
   let pendingJob = null;
 
-  // ---- learner name: remembered on this device
-  const randomName = () => "learner-" + Math.random().toString(36).slice(2, 6);
-  ui.learner.value = localStorage.getItem("inkbus.learner") || randomName();
-  const learner = () => (/^[A-Za-z0-9_.@-]{1,64}$/.test(ui.learner.value) ? ui.learner.value : "guest");
-  ui.learner.addEventListener("change", () => { localStorage.setItem("inkbus.learner", learner()); refreshProgress(); });
-
   // ---- chat
   async function ask(text) {
     const res = await fetch("/api/v1/chat", {
       method: "POST", headers: { "content-type": "application/json" },
-      body: JSON.stringify({ text, learner: learner() }),
+      body: JSON.stringify({ text }),
     });
     const body = await res.json();
     if (!res.ok) return { title: "Sorry", text: body.error ? body.error.message : "the server failed", ok: false, fields: [], data: {} };
@@ -65,12 +60,13 @@
       const reply = await ask(text);
       say(reply);
       if (reply.data && reply.data.target) setTarget(reply.data.target, reply.fields);
+      if (reply.data && reply.data.deleted !== undefined) refreshProgress();
     } catch (e) {
       say({ title: "Sorry", text: "the server is unreachable", ok: false });
     }
   });
   // Escape and Ctrl+Z belong to the pad, except while typing here.
-  for (const el of [ui.input, ui.learner, ui.target]) el.addEventListener("keydown", (ev) => ev.stopPropagation());
+  for (const el of [ui.input, ui.target]) el.addEventListener("keydown", (ev) => ev.stopPropagation());
 
   // ---- practice
   function setTarget(char, fields) {
@@ -102,7 +98,7 @@
     if (!CHARS.test(target)) return showGrade("error", "Pick a target first:", "one digit or letter, or press New.");
     if (!hasInk()) return showGrade("error", "Nothing to check:", `draw ${target} on the pad first.`);
     showGrade("checking", "Checking…", "");
-    socket.emit("check", { target, learner: learner() }, (ack) => {
+    socket.emit("check", { target }, (ack) => {
       if (!ack || !ack.ok) return showGrade("error", "Could not check:", ack ? ack.message : "no answer");
       pendingJob = ack.job_id;
     });
@@ -119,7 +115,9 @@
     pendingJob = null;
     const pct = Math.round((f.confidence || 0) * 100);
     const verdict = f.correct ? `Correct! ${f.target} (${pct}%) · streak ${f.streak}` : `Not quite: that looks like ${f.looked_like || f.predicted} (${pct}%)`;
-    showGrade(f.correct ? "correct" : "incorrect", verdict, f.hint || (f.correct ? "" : f.tip));
+    const unsaved = f.recorded === false ? " Your progress wasn't saved this time: the progress store is unavailable." : "";
+    showGrade(f.correct ? "correct" : "incorrect", verdict, (f.hint || (f.correct ? "" : f.tip)) + unsaved);
+    ui.grade.dataset.recorded = f.recorded === false ? "false" : "true";
     ui.grade.dataset.jobId = f.job_id;
     say({ title: f.correct ? "✓ " + f.target : "✗ " + f.target, text: f.hint || f.tip || "", ok: true, fields: [] });
     refreshProgress();
