@@ -20,8 +20,8 @@ from chatbots.status import LiveStatus
 from tutor.chars import CHARSET
 from web.admission import Refused, admit, publish
 from web.errors import error_response
-from web.safejson import BodyError, load_body, require_json
 from web.identity import current_learner
+from web.safejson import BodyError, load_body, require_json
 from web.sockets import DrawingSessions, EventError
 
 log = logging.getLogger("inkbus.tutoring")
