@@ -18,9 +18,11 @@ STATUS = {
     "method_not_allowed": 405,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
+    "rate_limited": 429,
     "internal_error": 500,
     "broker_unavailable": 503,
     "no_workers": 503,
+    "store_unavailable": 503,
     "timeout": 504,
 }
 INK_STATUS = STATUS  # the former name: ink codes not listed here are 422
