@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ml.ink import MIN_EXTENT
+
 SEQ_LEN = 64
 SEQ_CHANNELS = 5
 # Bump when the features change in a way a trained model would notice.
@@ -41,7 +43,8 @@ def ink_to_sequence(strokes: list[np.ndarray], length: int = SEQ_LEN) -> np.ndar
         strokes = _longest(strokes, length)
     pts = np.concatenate(strokes)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
-    extent = float((hi - lo).max()) or 1.0
+    extent = float((hi - lo).max())
+    extent = extent if extent > MIN_EXTENT else 1.0  # a (near) dot: no shape to normalise
     centre = (lo + hi) / 2
     norm = [(s - centre) / extent for s in strokes]
     lengths = np.array([_arc_length(q) for q in norm])
@@ -78,7 +81,7 @@ def sequence_batch(batch: list[list[np.ndarray]], length: int = SEQ_LEN) -> np.n
     ink_starts = np.concatenate([[0], np.cumsum(np.bincount(ink_of_point, minlength=n))[:-1]])
     lo, hi = np.minimum.reduceat(pts, ink_starts), np.maximum.reduceat(pts, ink_starts)
     extent = (hi - lo).max(axis=1)
-    extent[extent == 0] = 1.0
+    extent[extent <= MIN_EXTENT] = 1.0
     q = (pts - ((lo + hi) / 2)[ink_of_point]) / extent[ink_of_point, None]
     seg = np.hypot(*np.diff(q, axis=0).T)
     seg[stroke_of_point[1:] != stroke_of_point[:-1]] = 0.0  # the jump to the next stroke is not drawn
