@@ -89,7 +89,8 @@ def job(i: int = 0, **kw) -> dict:
 
 def test_answers_are_published_then_acked_and_bad_ink_is_dead_lettered(worker, events):
     ledger = Ledger()
-    batch = [ledger.deliver(job(0)), ledger.deliver(job(1) | {"ink": {"strokes": [[[0, "x"]]]}}), ledger.deliver(job(2))]
+    bad_ink = job(1) | {"ink": {"strokes": [[[0, "x"]]]}}
+    batch = [ledger.deliver(job(0)), ledger.deliver(bad_ink), ledger.deliver(job(2))]
     worker._flush(batch, events.producer)
     out = events.read()
     assert [(rk, e["type"]) for rk, e in out] == [
