@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import requests
+from kombu import Message
 
 from inkbus.settings import REPO_ROOT
 
@@ -90,3 +92,26 @@ def http_ok(url: str) -> bool:
         return requests.get(url, timeout=1).status_code == 200
     except requests.RequestException:
         return False
+
+
+class Ledger:
+    """The broker's view of one channel: each delivery tag and how it was settled. Deliveries are real
+    ``kombu.Message`` objects, so kombu itself refuses to settle one twice."""
+
+    no_ack_consumers = None  # read by kombu's Message.ack
+
+    def __init__(self):
+        self.settled: dict[int, str] = {}
+        self._tags = itertools.count(1)
+
+    def basic_ack(self, delivery_tag, multiple=False):
+        self.settled[delivery_tag] = "acked"
+
+    def basic_reject(self, delivery_tag, requeue=False):
+        self.settled[delivery_tag] = "requeued" if requeue else "dead-lettered"
+
+    def deliver(self, body) -> tuple[dict, Message]:
+        return body, Message(body=json.dumps(body), delivery_tag=next(self._tags), channel=self)
+
+    def outcome(self, delivery) -> str | None:
+        return self.settled.get(delivery[1].delivery_tag)

@@ -7,45 +7,22 @@ in-process ``memory://`` transport and are read back as JSON from a queue bound 
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 import time
 import uuid
 
 import pytest
-from kombu import Connection, Message, Producer, Queue
+from kombu import Connection, Producer, Queue
 
 from bus.schemas import RecognizeJob, Supersede
 from bus.topology import EVENTS_EXCHANGE, JOB_QUEUE_NAME, JOBS_EXCHANGE, RK_RECOGNIZE
 from ml.recognizer import FEATURES
-from tests.helpers import sample_ink, wait_until
+from tests.helpers import Ledger, sample_ink, wait_until
 from workers.batcher import BatchingConsumer
 from workers.engine import RecognitionEngine
 
 EDGE = "edge-unit"
-
-
-class Ledger:
-    """The broker's view of one channel: each delivery tag and how it was settled."""
-
-    no_ack_consumers = None  # read by kombu's Message.ack
-
-    def __init__(self):
-        self.settled: dict[int, str] = {}
-        self._tags = itertools.count(1)
-
-    def basic_ack(self, delivery_tag, multiple=False):
-        self.settled[delivery_tag] = "acked"
-
-    def basic_reject(self, delivery_tag, requeue=False):
-        self.settled[delivery_tag] = "requeued" if requeue else "dead-lettered"
-
-    def deliver(self, body) -> tuple[dict, Message]:
-        return body, Message(body=json.dumps(body), delivery_tag=next(self._tags), channel=self)
-
-    def outcome(self, delivery) -> str | None:
-        return self.settled.get(delivery[1].delivery_tag)
 
 
 class Events:
