@@ -38,6 +38,7 @@ def worst_inks() -> dict[str, dict]:
         "spiral, 4,096 points": {"strokes": [spiral]},
         "64 one-point strokes": {"strokes": [[[i, i % 3]] for i in range(MAX_STROKES)]},
         "subnormal extent": {"strokes": [[[0, 0], [5e-324, 0]]]},
+        "a 1e-40 wiggle (float32 subnormal features)": {"strokes": [[[-1, 0], [1, 0]], [[0, 1e-40]]]},
     }
 
 
