@@ -3,12 +3,18 @@
 A subclass implements ``serve(conn)``: declare, consume, loop until ``stopping``. When the broker
 goes away, ``run`` releases the connection, calls ``on_disconnect`` (drop per-channel state: the
 broker redelivers whatever was unacked) and reconnects with backoff from 0.2 s doubling to 3 s.
+
+A failure that is not the broker's (a message its handler cannot process, or cannot answer) must not
+reach that loop: the message would come back on the next channel and fail again, forever. Handlers
+run under ``dead_letter_on_failure``, which rejects such messages without requeueing them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from bus.connection import connect
 from inkbus.settings import Settings
@@ -38,6 +44,28 @@ def take_ready(conn) -> bool:
         return True
     except TimeoutError:
         return False
+
+
+def is_transport_error(conn, exc: BaseException) -> bool:
+    """True when ``exc`` means the broker or the connection failed, not the message being handled."""
+    errors = (*conn.connection_errors, *conn.channel_errors) if conn is not None else ()
+    return isinstance(exc, (*errors, OSError))
+
+
+@contextmanager
+def dead_letter_on_failure(conn, messages: Iterable, what: str) -> Iterator[None]:
+    """Run a handler; if it raises for any reason but the transport, reject (requeue=False) every one of
+    ``messages`` it has not settled, so the broker dead-letters or drops them instead of redelivering.
+    A transport failure propagates: the reconnect loop runs, and the broker redelivering is then right."""
+    try:
+        yield
+    except Exception as exc:
+        if is_transport_error(conn, exc):
+            raise
+        pending = [m for m in messages if not m.acknowledged]
+        log.exception("%s failed; rejecting %d message(s) without requeue", what, len(pending))
+        for m in pending:
+            m.reject(requeue=False)
 
 
 class ResilientConsumer:
@@ -78,7 +106,7 @@ class ResilientConsumer:
                     break
                 self.ready.clear()
                 self.on_disconnect(exc)
-                if isinstance(exc, (*conn.connection_errors, *conn.channel_errors, OSError)):
+                if is_transport_error(conn, exc):
                     log.warning("%s lost the broker (%s); reconnecting in %.1fs", self.name, exc, backoff)
                 else:
                     log.exception("%s failed; restarting its consumer in %.1fs", self.name, backoff)

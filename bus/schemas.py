@@ -2,15 +2,55 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 
 SCHEMA_VERSION = 1
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 TARGET_PATTERN = r"^[0-9A-Za-z]$"  # one of the recogniser's 62 characters
+# A job's meta is free-form JSON that every event about the job carries back, so it must serialise again
+# inside them: pydantic refuses nesting deeper than 255, and a message the worker cannot answer came back
+# forever. Bounded here, so producers refuse it up front. Meta carrying a practice ink nests 5 deep.
+MAX_META_DEPTH = 16
+MAX_META_BYTES = 512 * 1024  # a 64 KiB ink can grow when re-serialised ("1e5" -> 100000.0), but not this much
+
+_ESCAPED = re.compile(rb"\\.", re.DOTALL)
+_STRING = re.compile(rb'"[^"]*"')
+_EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
+_NOT_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+
+
+def json_deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether JSON text nests deeper than ``limit``, at C speed (a Python walk over a 4,096-point ink
+    costs milliseconds): strings dropped, only brackets kept, then one innermost level removed per pass."""
+    if b"\\" in raw:
+        raw = _ESCAPED.sub(b"", raw)  # every quote left opens or closes a string
+    rest = _STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
+    for _ in range(limit):
+        if not rest:
+            return False
+        rest = _EMPTY_PAIR.sub(b"", rest)
+    return bool(rest)
+
+
+def _bounded_meta(value: dict) -> dict:
+    try:
+        raw = to_json(value)
+    except ValueError as exc:  # nested beyond what pydantic serialises
+        raise ValueError(f"meta is not serialisable: {exc}") from None
+    if len(raw) > MAX_META_BYTES:
+        raise ValueError(f"meta is {len(raw)} bytes as JSON; at most {MAX_META_BYTES} are accepted")
+    if json_deeper_than(raw, MAX_META_DEPTH):
+        raise ValueError(f"meta nests deeper than {MAX_META_DEPTH} levels")
+    return value
+
+
+Meta = Annotated[dict[str, Any], AfterValidator(_bounded_meta)]
 
 
 def new_id() -> str:
@@ -36,7 +76,7 @@ class RecognizeJob(_Message):
     reply_to: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Edge id for the reply route")
     created_at: float = Field(default_factory=time.time)
     deadline: float | None = Field(None, description="Epoch seconds after which nobody wants the answer")
-    meta: dict[str, Any] = Field(default_factory=dict, description="Passed through to the prediction event")
+    meta: Meta = Field(default_factory=dict, description="Passed through to the prediction event")
 
 
 class Label(BaseModel):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from kombu import Consumer
 
 from bus.connection import connect, queue_stats
-from bus.consumer import ResilientConsumer, drain
+from bus.consumer import ResilientConsumer, dead_letter_on_failure, drain
 from bus.topology import JOB_QUEUE_NAME, bots_queue, declare_topology
 from inkbus.settings import Settings
 
@@ -37,16 +37,19 @@ class BusFeed(ResilientConsumer):
     def __init__(self, settings: Settings, sinks: list[Callable[[dict], None]], *, url: str | None = None):
         super().__init__(settings, url)
         self.sinks = sinks
+        self._conn = None  # the connection being served: tells a transport failure from a bad event
 
     def _on_event(self, body, message) -> None:
-        for sink in self.sinks:
-            try:
-                sink(body)
-            except Exception:  # one chat service down must not stop the others, nor wedge the queue
-                log.exception("posting an event to %s failed", getattr(sink, "__name__", type(sink).__name__))
-        message.ack()
+        with dead_letter_on_failure(self._conn, [message], "posting an event"):
+            for sink in self.sinks:
+                try:
+                    sink(body)
+                except Exception:  # one chat service down must not stop the others, nor wedge the queue
+                    log.exception("posting an event to %s failed", getattr(sink, "__name__", type(sink).__name__))
+            message.ack()
 
     def serve(self, conn) -> None:
+        self._conn = conn
         ch = conn.channel()
         declare_topology(ch, self.settings)
         with Consumer(ch, [bots_queue(self.settings)], callbacks=[self._on_event], accept=["json"],

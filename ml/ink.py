@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -17,6 +18,10 @@ MAX_STROKES = 64
 MAX_POINTS = 4096
 MAX_BYTES = 64 * 1024
 MAX_ABS_COORD = 1e6
+# Below this extent (the larger side of the bounding box, in the ink's own units) a drawing is a dot. At the
+# largest allowed coordinate a float64 still resolves 1e-6 into ~8,000 steps, far finer than the 20-pixel box
+# needs; below it the "shape" is rounding noise, and a subnormal extent would overflow the scale to inf.
+MIN_EXTENT = 1e-6
 
 
 class InkError(ValueError):
@@ -68,15 +73,20 @@ def stroke_array(stroke: list, si: int, limits: Limits = DEFAULT_LIMITS) -> np.n
     that fails them is walked point by point, to name the offending point in the error."""
     if not stroke:
         return np.zeros((0, 2), dtype=np.float64)
-    if set(map(type, stroke)) <= {list} and set(map(len, stroke)) <= {2, 3}:
-        flat = [v for p in stroke for v in p]
+    if set(map(type, stroke)) <= {list} and (sizes := set(map(len, stroke))) <= {2, 3}:
+        flat = list(chain.from_iterable(stroke))
         if set(map(type, flat)) <= _NUMBER_TYPES:  # exact types: a bool is not a number here
             try:
-                finite = bool(np.isfinite(np.array(flat, dtype=np.float64)).all())  # x, y and t alike
+                values = np.array(flat, dtype=np.float64)  # x, y and t alike
             except OverflowError:  # an integer too large for a float
-                finite = False
-            if finite:
-                arr = np.array([p[:2] for p in stroke], dtype=np.float64)
+                values = np.array([np.inf])
+            if np.isfinite(values).all():
+                if sizes == {2}:
+                    arr = values.reshape(-1, 2)
+                else:  # some points carry a time: pick x and y by each point's offset in the flat list
+                    lens = np.fromiter(map(len, stroke), np.int64, len(stroke))
+                    starts = np.cumsum(lens) - lens
+                    arr = np.stack([values[starts], values[starts + 1]], axis=1)
                 if np.abs(arr).max() <= limits.max_abs_coord:
                     return arr
     for pi, p in enumerate(stroke):
@@ -127,7 +137,12 @@ def parse_ink_json(raw: bytes | str, limits: Limits = DEFAULT_LIMITS) -> tuple[d
     return obj, validate_ink(obj, limits)
 
 
-def is_degenerate(strokes: list[np.ndarray]) -> bool:
-    """True when every point coincides: a dot has no shape to recognise."""
+def extent(strokes: list[np.ndarray]) -> float:
+    """The larger side of the ink's bounding box."""
     pts = np.concatenate(strokes)
-    return bool(np.ptp(pts[:, 0]) == 0 and np.ptp(pts[:, 1]) == 0)
+    return float(np.ptp(pts, axis=0).max())
+
+
+def is_degenerate(strokes: list[np.ndarray]) -> bool:
+    """True when the points (nearly) coincide: a dot has no shape to recognise (see ``MIN_EXTENT``)."""
+    return extent(strokes) <= MIN_EXTENT

@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ml.ink import MIN_EXTENT
+
 SEQ_LEN = 64
 SEQ_CHANNELS = 5
+# Features are about unit scale; below this a value is rounding noise. Flushed to zero because a float32
+# subnormal (an ink with a 1e-310 wiggle yields one) made the forward pass of its batch 100x slower.
+_NOISE = 1e-12
 # Bump when the features change in a way a trained model would notice.
 SEQUENCE_VERSION = "seq-v1"
 
@@ -41,7 +46,8 @@ def ink_to_sequence(strokes: list[np.ndarray], length: int = SEQ_LEN) -> np.ndar
         strokes = _longest(strokes, length)
     pts = np.concatenate(strokes)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
-    extent = float((hi - lo).max()) or 1.0
+    extent = float((hi - lo).max())
+    extent = extent if extent > MIN_EXTENT else 1.0  # a (near) dot: no shape to normalise
     centre = (lo + hi) / 2
     norm = [(s - centre) / extent for s in strokes]
     lengths = np.array([_arc_length(q) for q in norm])
@@ -54,6 +60,7 @@ def ink_to_sequence(strokes: list[np.ndarray], length: int = SEQ_LEN) -> np.ndar
     out[:, :2] = xy
     out[:, 2:4] = d * 8.0  # a step of 1/8 of the ink's size is about unit scale
     out[:, 4] = lift
+    out[np.abs(out) < _NOISE] = 0.0
     return out
 
 
@@ -78,7 +85,7 @@ def sequence_batch(batch: list[list[np.ndarray]], length: int = SEQ_LEN) -> np.n
     ink_starts = np.concatenate([[0], np.cumsum(np.bincount(ink_of_point, minlength=n))[:-1]])
     lo, hi = np.minimum.reduceat(pts, ink_starts), np.maximum.reduceat(pts, ink_starts)
     extent = (hi - lo).max(axis=1)
-    extent[extent == 0] = 1.0
+    extent[extent <= MIN_EXTENT] = 1.0
     q = (pts - ((lo + hi) / 2)[ink_of_point]) / extent[ink_of_point, None]
     seg = np.hypot(*np.diff(q, axis=0).T)
     seg[stroke_of_point[1:] != stroke_of_point[:-1]] = 0.0  # the jump to the next stroke is not drawn
@@ -102,6 +109,7 @@ def sequence_batch(batch: list[list[np.ndarray]], length: int = SEQ_LEN) -> np.n
     new_ink = np.concatenate([[True], ink_of_stroke[1:] != ink_of_stroke[:-1]])
     lift[first[~new_ink]] = 1.0
     out[:, :, 4] = lift.reshape(n, length)
+    out[np.abs(out) < _NOISE] = 0.0
     return out
 
 

@@ -17,13 +17,16 @@ import time
 
 from kombu import Consumer
 
-from bus.consumer import ResilientConsumer, drain
+from bus.consumer import ResilientConsumer, dead_letter_on_failure, drain
 from bus.topology import declare_topology, telemetry_queue
 from inkbus.settings import Settings
 from observability import metrics
 from observability.points import FEEDBACK, to_point
 
 log = logging.getLogger("inkbus.sink")
+# HTTP statuses that say the points themselves are bad (malformed, too large, a field's type changed):
+# the same write would be refused again. Anything else (down, 5xx, 429, auth) is retried.
+REFUSED = {400, 413, 422}
 
 
 class InfluxWriter:
@@ -61,6 +64,7 @@ class TelemetrySink(ResilientConsumer):
         self._first = 0.0  # monotonic time the oldest buffered event arrived
         self._retry_at = 0.0
         self._backoff = 0.5
+        self._conn = None  # the connection being served: tells a transport failure from a bad event
 
     def on_release(self) -> None:
         # unacked events are redelivered to the next channel
@@ -68,6 +72,7 @@ class TelemetrySink(ResilientConsumer):
         metrics.SINK_BUFFERED.set(0)
 
     def serve(self, conn) -> None:
+        self._conn = conn
         ch = conn.channel()
         declare_topology(ch, self.settings)
         ch.basic_qos(0, self.settings.sink_buffer_max, False)  # the bounded buffer: the broker holds the rest
@@ -83,13 +88,15 @@ class TelemetrySink(ResilientConsumer):
                 self._flush()  # a clean stop writes what it holds (unacked anyway if this fails)
 
     def _on_event(self, body, message) -> None:
-        if not self._buf:
-            self._first = time.monotonic()
-        self._buf.append((to_point(body), message))
-        metrics.SINK_BUFFERED.set(len(self._buf))
-        if isinstance(body, dict) and body.get("type") == "feedback" and body.get("mode") == "practice":
-            if body.get("correct") is not None:
-                metrics.PRACTICE_ATTEMPTS.labels(result="correct" if body["correct"] else "wrong").inc()
+        with dead_letter_on_failure(self._conn, [message], "buffering an event"):
+            point = to_point(body)
+            if not self._buf:
+                self._first = time.monotonic()
+            self._buf.append((point, message))
+            metrics.SINK_BUFFERED.set(len(self._buf))
+            if isinstance(body, dict) and body.get("type") == "feedback" and body.get("mode") == "practice":
+                if body.get("correct") is not None:
+                    metrics.PRACTICE_ATTEMPTS.labels(result="correct" if body["correct"] else "wrong").inc()
 
     def _on_junk(self, message, exc) -> None:
         log.warning("undecodable event dropped: %s", exc)
@@ -108,8 +115,15 @@ class TelemetrySink(ResilientConsumer):
             try:
                 if points:
                     self.writer.write(points)
-            except Exception as exc:  # InfluxDB down or refusing: keep everything, try again later
+            except Exception as exc:
                 metrics.SINK_WRITE_ERRORS.inc()
+                if getattr(exc, "status", None) in REFUSED:  # retrying would hold the queue forever
+                    log.error("InfluxDB refused %d points (%s); dropping them", len(points), exc)
+                    for _, message in chunk:
+                        message.reject(requeue=False)
+                    del self._buf[: len(chunk)]
+                    continue
+                # InfluxDB down or busy: keep everything, try again later
                 self._retry_at = time.monotonic() + self._backoff
                 log.warning("write of %d points failed (%s); retrying in %.1fs", len(points), exc, self._backoff)
                 self._backoff = min(self._backoff * 2, self.settings.sink_retry_max_s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import requests
+from kombu import Message
 
 from inkbus.settings import REPO_ROOT
 
@@ -106,3 +108,26 @@ def seed_repeated_corrections(engine, labels: str) -> None:
         for label in labels:
             conn.execute(insert(Correction.__table__).values(
                 attempt_id=1, learner="ann", label=label, ink=blank, created_at=utcnow()))  # fmt: skip
+
+
+class Ledger:
+    """The broker's view of one channel: each delivery tag and how it was settled. Deliveries are real
+    ``kombu.Message`` objects, so kombu itself refuses to settle one twice."""
+
+    no_ack_consumers = None  # read by kombu's Message.ack
+
+    def __init__(self):
+        self.settled: dict[int, str] = {}
+        self._tags = itertools.count(1)
+
+    def basic_ack(self, delivery_tag, multiple=False):
+        self.settled[delivery_tag] = "acked"
+
+    def basic_reject(self, delivery_tag, requeue=False):
+        self.settled[delivery_tag] = "requeued" if requeue else "dead-lettered"
+
+    def deliver(self, body) -> tuple[dict, Message]:
+        return body, Message(body=json.dumps(body), delivery_tag=next(self._tags), channel=self)
+
+    def outcome(self, delivery) -> str | None:
+        return self.settled.get(delivery[1].delivery_tag)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from kombu import Consumer, Producer
 from sqlalchemy.exc import SQLAlchemyError
 
-from bus.consumer import ResilientConsumer, drain
+from bus.consumer import ResilientConsumer, dead_letter_on_failure, drain
 from bus.schemas import AlertEvent, FeedbackEvent
 from bus.topology import ALERT_SOURCE, EVENTS_EXCHANGE, declare_topology, event_routing_key, feedback_engine_queue
 from inkbus.settings import Settings
@@ -174,14 +174,17 @@ class FeedbackEngine(ResilientConsumer):
         producer = Producer(ch, exchange=EVENTS_EXCHANGE, serializer="json")
 
         def on_message(body, message):
-            try:
-                out = self.offload(self.handle, body)
-            except Exception:  # a bug or a database outage must not wedge the queue
-                log.exception("feedback failed for job %s", body.get("job_id") if isinstance(body, dict) else None)
-                out = []
-            for rk, event in out:
-                producer.publish(event, routing_key=rk)
-            message.ack()
+            # an event that cannot be answered (say, one whose feedback cannot be serialised) is dropped,
+            # not redelivered forever
+            with dead_letter_on_failure(conn, [message], "feedback"):
+                try:
+                    out = self.offload(self.handle, body)
+                except Exception:  # a bug or a database outage must not wedge the queue
+                    log.exception("feedback failed for job %s", body.get("job_id") if isinstance(body, dict) else None)
+                    out = []
+                for rk, event in out:
+                    producer.publish(event, routing_key=rk)
+                message.ack()
 
         with Consumer(
             ch,

@@ -5,6 +5,8 @@ little more than over one, so the consumer drains whatever the broker has alread
 to ``batch_max``; it waits for more only if ``batch_wait_ms`` asks) and runs them together.
 Acknowledgement is late: a job is acked only after its event is published on the same channel,
 so a worker killed mid-batch leaves its jobs unacked and the broker redelivers them.
+A job is settled on its own: one that cannot be computed or answered is answered (where it can be)
+and dead-lettered alone, and the rest of its batch is answered as usual.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from collections.abc import Callable
 from kombu import Consumer, Producer
 from pydantic import ValidationError
 
-from bus.consumer import ResilientConsumer, drain, take_ready
-from bus.schemas import ErrorEvent, RecognizeJob, Supersede
+from bus.consumer import ResilientConsumer, dead_letter_on_failure, drain, is_transport_error, take_ready
+from bus.schemas import RecognizeJob, Supersede
 from bus.topology import EVENTS_EXCHANGE, control_queue, declare_topology, event_routing_key, job_queue
 from inkbus.settings import Settings
 from observability.metrics import JobStats, observe_batch
-from workers.engine import RecognitionEngine
+from workers.engine import RecognitionEngine, internal_error
 
 log = logging.getLogger("inkbus.worker")
 
@@ -61,6 +63,7 @@ class BatchingConsumer(ResilientConsumer):
         self._done = _LRU(10_000)
         self._latest = _LRU(100_000)  # drawing_id -> highest seq seen
         self._buf: list = []
+        self._conn = None  # the connection being served: tells a transport failure from a bad job
 
     # -- lifecycle (the reconnect loop is ResilientConsumer.run)
     def on_disconnect(self, exc: Exception) -> None:
@@ -71,6 +74,7 @@ class BatchingConsumer(ResilientConsumer):
 
     # -- consuming
     def serve(self, conn) -> None:
+        self._conn = conn
         ch = conn.channel()
         declare_topology(ch, self.settings)
         ch.basic_qos(0, self.settings.batch_max * 2, False)
@@ -108,7 +112,8 @@ class BatchingConsumer(ResilientConsumer):
                     drain(conn, remaining)
                     continue
                 batch, self._buf = self._buf, []
-                self._flush(batch, producer)
+                with dead_letter_on_failure(conn, [m for _, m in batch], f"a batch of {len(batch)}"):
+                    self._flush(batch, producer)
 
     def _on_job(self, body, message) -> None:
         self._buf.append((body, message))
@@ -172,36 +177,44 @@ class BatchingConsumer(ResilientConsumer):
         jobs = [j for j, _ in work]
         try:
             events = self.offload(self.engine.run, jobs)
-        except Exception as exc:  # a model failure must not kill the worker: dead-letter and tell the clients
-            log.exception("batch of %d failed", len(jobs), extra={"job_ids": [j.job_id for j in jobs]})
-            self.stats["failed"] += len(jobs)
-            for job, message in work:
-                err = ErrorEvent(
-                    job_id=job.job_id,
-                    reply_to=job.reply_to,
-                    code="internal_error",
-                    message=f"recognition failed: {type(exc).__name__}",
-                    meta=job.meta,
-                )
-                producer.publish(err.model_dump(mode="json"), routing_key=event_routing_key("error", job.reply_to))
-                message.reject(requeue=False)
-            return
+        except Exception:  # the engine isolates jobs itself; if it still fails, find the culprit one by one
+            log.exception("batch of %d failed; running its jobs one at a time", len(jobs))
+            events = [self._run_alone(job) for job in jobs]
         for (job, message), event in zip(work, events, strict=True):
-            body = event.model_dump(mode="json")
-            rk = event_routing_key(event.type, job.reply_to)
-            producer.publish(body, routing_key=rk)
-            if event.type == "error":
-                message.reject(requeue=False)  # invalid ink: keep it in the dead-letter queue for inspection
-                self.stats["invalid"] += 1
-            else:
-                self._done.put(job.job_id, (rk, json.dumps(body)))
-                message.ack()
-                self.stats["answered"] += 1
+            self._answer(job, message, event, producer)
         self.stats["batches"] += 1
         observe_batch(events)
         if log.isEnabledFor(logging.DEBUG):  # per-job lines only when asked for: the hot path stays quiet
             for job, event in zip(jobs, events, strict=True):
                 log.debug("job %s", event.type, extra={"job_id": job.job_id, "conn_id": job.meta.get("sid")})
+
+    def _run_alone(self, job: RecognizeJob):
+        try:
+            return self.offload(self.engine.run, [job])[0]
+        except Exception as exc:
+            log.exception("job failed", extra={"job_id": job.job_id})
+            return internal_error(job, exc)
+
+    def _answer(self, job: RecognizeJob, message, event, producer) -> None:
+        """Publish one job's event, then settle its message: ack an answer, dead-letter an error."""
+        try:
+            body = event.model_dump(mode="json")
+            rk = event_routing_key(event.type, job.reply_to)
+            producer.publish(body, routing_key=rk)
+        except Exception as exc:
+            if is_transport_error(self._conn, exc):
+                raise
+            log.exception("the answer to a job could not be published", extra={"job_id": job.job_id})
+            self.stats["failed"] += 1
+            message.reject(requeue=False)
+            return
+        if event.type == "error":
+            message.reject(requeue=False)  # keep it in the dead-letter queue for inspection
+            self.stats["failed" if event.code == "internal_error" else "invalid"] += 1
+        else:
+            self._done.put(job.job_id, (rk, json.dumps(body)))
+            message.ack()
+            self.stats["answered"] += 1
 
 
 def default_worker_name(index: int = 0) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+from amqp.exceptions import ChannelError
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -76,16 +78,24 @@ def test_stale_jobs_are_dropped_not_computed(settings, rabbit_url, clean_bus, co
     normal = JobPublisher(settings, rabbit_url)
     for r in rows[5:]:
         normal.publish(_job(r, collector.edge_id, deadline=time.time() - 1))  # nobody waits any more
-    time.sleep(0.3)
+    wait_until(lambda: _queue_depth(clean_bus, DEAD_LETTER_QUEUE_NAME) == 5, 10, what="queued jobs expiring")
     worker = start_worker(rabbit_url)
     fresh = _job(rows[0], collector.edge_id)
     normal.publish(fresh)
     wait_until(lambda: fresh.job_id in collector.events, 20, what="the fresh job's answer")
     assert set(collector.delivered) == {fresh.job_id}
     assert worker.stats["answered"] == 1 and worker.stats["expired"] == 5
-    wait_until(lambda: _queue_depth(clean_bus, DEAD_LETTER_QUEUE_NAME) == 5, 10, what="expired jobs dead-lettered")
+    assert _queue_depth(clean_bus, DEAD_LETTER_QUEUE_NAME) == 5  # a job past its deadline is dropped, not dead
     pub.close()
     normal.close()
+
+
+def _answered_after(pub, collector, sentinel_row) -> None:
+    """Publish a job of another drawing and wait for its answer: the queue is FIFO and one worker serves
+    it, so every job published before has been triaged by then (no sleeping on a guess)."""
+    sentinel = _job(sentinel_row, collector.edge_id, drawing_id=f"sentinel-{time.monotonic_ns()}")
+    pub.publish(sentinel)
+    wait_until(lambda: sentinel.job_id in collector.events, 20, what="the sentinel job's answer")
 
 
 def test_a_newer_job_supersedes_older_unstarted_ones(settings, rabbit_url, clean_bus, collector, start_worker):
@@ -96,21 +106,27 @@ def test_a_newer_job_supersedes_older_unstarted_ones(settings, rabbit_url, clean
         pub.publish(j)
     worker = start_worker(rabbit_url)
     wait_until(lambda: jobs[-1].job_id in collector.events, 20, what="the newest job's answer")
-    time.sleep(0.3)
-    assert set(collector.delivered) == {jobs[-1].job_id}
+    _answered_after(pub, collector, row)
+    assert not {j.job_id for j in jobs[:-1]} & set(collector.raw)
     assert worker.stats["superseded"] == 4
 
-    # The control notice path: a notice about seq 10 makes a queued seq-7 job stale.
+
+def test_a_supersede_notice_makes_a_job_delivered_later_stale(settings, rabbit_url, clean_bus, collector, start_worker):
+    """The control path alone: the notice arrives first, and the stale job comes in a batch of its own."""
+    pub = JobPublisher(settings, rabbit_url)
+    row = sample_ink()[0]
+    worker = start_worker(rabbit_url)
     Producer(clean_bus.channel(), exchange=CONTROL_EXCHANGE, serializer="json").publish(
         Supersede(drawing_id="drawing-2", seq=10).model_dump(mode="json"), routing_key=""
     )
-    time.sleep(0.2)
+    wait_until(lambda: worker._latest.get("drawing-2") == 10, 10, what="the worker to hear the notice")
     stale = _job(row, collector.edge_id, drawing_id="drawing-2", seq=7)
-    newer = _job(row, collector.edge_id, drawing_id="drawing-2", seq=11)
     pub.publish(stale)
+    _answered_after(pub, collector, row)
+    assert stale.job_id not in collector.raw and worker.stats["superseded"] == 1
+    newer = _job(row, collector.edge_id, drawing_id="drawing-2", seq=11)
     pub.publish(newer)
     wait_until(lambda: newer.job_id in collector.events, 20, what="the newer job's answer")
-    assert stale.job_id not in collector.raw and worker.stats["superseded"] == 5
     pub.close()
 
 
@@ -146,21 +162,52 @@ def test_live_jobs_stay_in_memory_unless_persistence_is_asked_for(settings, rabb
 
 
 def test_a_redelivered_job_is_answered_once(settings, rabbit_url, clean_bus, collector, start_worker):
-    start_worker(rabbit_url)
+    """Counted at the worker: it computes the job once and answers redeliveries from its cache."""
+    worker = start_worker(rabbit_url)
     job = _job(sample_ink()[3], collector.edge_id)
     raw = Producer(clean_bus.channel(), exchange=JOBS_EXCHANGE, serializer="json")
-    for _ in range(3):  # the same job id three times, as a redelivery would bring it
+    raw.publish(job.model_dump(mode="json"), routing_key=RK_RECOGNIZE)
+    wait_until(lambda: worker.stats["answered"] == 1, 20, what="the first answer")
+    for _ in range(2):  # the same job id again, as a redelivery after a lost channel brings it
         raw.publish(job.model_dump(mode="json"), routing_key=RK_RECOGNIZE)
+    wait_until(lambda: worker.stats["duplicates"] == 2, 20, what="two redeliveries answered from the cache")
     wait_until(lambda: collector.raw[job.job_id] == 3, 20, what="three raw answers")
+    assert worker.stats["answered"] == 1 and worker.stats["batches"] == 1  # computed once
     assert collector.delivered[job.job_id] == 1
     assert _queue_depth(clean_bus, JOB_QUEUE_NAME) == 0
 
 
-def test_unknown_exchange_declarations_are_not_needed_by_clients(settings, rabbit_url, clean_bus):
-    # Producers declare the topology themselves, so a fresh broker works without a setup step.
-    ch = clean_bus.channel()
-    for name in ("inkbus.jobs", "inkbus.events", "inkbus.dlx", "inkbus.control"):
+TOPOLOGY_EXCHANGES = ("inkbus.jobs", "inkbus.events", "inkbus.dlx", "inkbus.control")
+
+
+def _delete_topology(conn) -> None:
+    ch = conn.channel()
+    for q in (JOB_QUEUE_NAME, DEAD_LETTER_QUEUE_NAME):
+        ch.queue_delete(q)
+    for name in TOPOLOGY_EXCHANGES:
+        ch.exchange_delete(name)
+    with pytest.raises(ChannelError):  # the broker really lacks it now
+        Exchange("inkbus.jobs", passive=True)(conn.channel()).declare()
+
+
+def _assert_topology(conn) -> None:
+    ch = conn.channel()
+    for name in TOPOLOGY_EXCHANGES:
         Exchange(name, passive=True)(ch).declare()
+    ch.queue_declare(queue=DEAD_LETTER_QUEUE_NAME, passive=True)
+
+
+def test_unknown_exchange_declarations_are_not_needed_by_clients(settings, rabbit_url, clean_bus, start_worker):
+    # Producers and workers declare the topology themselves, so a fresh broker works without a setup step.
+    _delete_topology(clean_bus)
+    pub = JobPublisher(settings, rabbit_url)
+    pub.publish(_job(sample_ink()[0], "edge-x"))
+    pub.close()
+    _assert_topology(clean_bus)
+    assert _queue_depth(clean_bus, JOB_QUEUE_NAME) == 1
+    _delete_topology(clean_bus)
+    start_worker(rabbit_url)
+    _assert_topology(clean_bus)
 
 
 json_payloads = st.recursive(

@@ -1,6 +1,9 @@
+import json
+
 import pytest
 from pydantic import ValidationError
 
+from bus import schemas as S
 from bus import topology as T
 from bus.schemas import ErrorEvent, PredictionEvent, RecognizeJob, Supersede, Timings
 from tests.settings import TestSettings
@@ -64,6 +67,52 @@ def test_topology_declares_dead_lettering_and_durability():
     assert q.queue_arguments["x-dead-letter-exchange"] == T.DEAD_LETTER_EXCHANGE.name
     dlq = T.dead_letter_queue(s)
     assert dlq.durable and dlq.queue_arguments["x-max-length"] == s.dead_letter_max
+    assert dlq.queue_arguments["x-message-ttl"] == s.dead_letter_ttl_ms  # dead letters do not pile up forever
+    assert dlq.exchange is T.DEAD_LETTER_EXCHANGE and T.DEAD_LETTER_EXCHANGE.type == "fanout"
     assert T.EVENTS_EXCHANGE.type == "topic" and T.EVENTS_EXCHANGE.durable
     edge = T.edge_queue("edge-1")
     assert edge.exclusive and edge.auto_delete and edge.routing_key == "*.edge-1"
+
+
+def _keys(queue) -> set[str]:
+    return {b.routing_key for b in queue.bindings}
+
+
+def test_each_subscriber_hears_exactly_its_events():
+    s = TestSettings()
+    # worker errors reach the feedback engine, which turns internal errors into operators' alerts
+    assert _keys(T.feedback_engine_queue(s)) == {"prediction.*", "error.*"}
+    assert _keys(T.bots_queue(s)) == {"feedback.*", "alert.*"}
+    assert _keys(T.telemetry_queue(s)) == {"prediction.*", "feedback.*"}
+    for q in (T.feedback_engine_queue(s), T.bots_queue(s)):
+        assert q.durable and q.queue_arguments == {
+            "x-message-ttl": s.feedback_queue_ttl_ms,
+            "x-max-length": s.feedback_queue_max,
+        }
+    assert T.telemetry_queue(s).queue_arguments == {"x-max-length": s.sink_queue_max}
+    control = T.control_queue("w1")
+    assert control.exchange is T.CONTROL_EXCHANGE and control.exclusive and control.auto_delete
+
+
+def test_job_meta_is_bounded_so_every_event_can_carry_it_back():
+    deep: dict = {}
+    node = deep
+    for _ in range(300):  # passes a plain dict[str, Any], then fails to serialise inside the worker
+        node["a"] = {}
+        node = node["a"]
+    shallow = {"sid": "s1", "ink": {"strokes": [[[0, 0], [1, 1]]]}, "note": "[[[[[[[[[[[[[[[[[[[[ not nesting"}
+    assert RecognizeJob(ink={"strokes": []}, meta=shallow).meta == shallow
+    for meta in (deep, _nested(17), {"blob": "x" * (S.MAX_META_BYTES + 1)}):
+        with pytest.raises(ValidationError, match="meta"):
+            RecognizeJob(ink={"strokes": []}, meta=meta)
+    assert RecognizeJob(ink={"strokes": []}, meta=_nested(S.MAX_META_DEPTH)).meta
+
+
+def _nested(depth: int) -> dict:
+    """A dict whose JSON nests ``depth`` levels, lists and dicts alternating, with brackets in a string."""
+    value: object = {"s": '"]}\\'}
+    for level in reversed(range(depth - 1)):  # the outermost (level 0) is a dict, as meta must be
+        value = {"k": value} if level % 2 == 0 else [value]
+    assert S.json_deeper_than(json.dumps(value).encode(), depth - 1)
+    assert not S.json_deeper_than(json.dumps(value).encode(), depth)
+    return value  # type: ignore[return-value]

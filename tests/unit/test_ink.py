@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ml.ink import InkError, Limits, check_size, is_degenerate, parse_ink_json, validate_ink
+from ml.ink import MIN_EXTENT, InkError, Limits, check_size, is_degenerate, parse_ink_json, validate_ink
 
 
 def codes(obj) -> str:
@@ -89,6 +89,19 @@ def test_degenerate_is_a_dot_not_a_line():
     assert is_degenerate(validate_ink({"strokes": [[[5, 5]]]}))
     assert is_degenerate(validate_ink({"strokes": [[[5, 5], [5, 5]], [[5, 5]]]}))
     assert not is_degenerate(validate_ink({"strokes": [[[5, 5], [5, 9]]]}))  # a vertical line is an "l" or "1"
+
+
+@pytest.mark.parametrize("tiny", [5e-324, 1e-310, 1e-7, MIN_EXTENT])
+def test_an_ink_too_small_to_have_a_shape_is_a_dot(tiny):
+    assert is_degenerate(validate_ink({"strokes": [[[0, 0], [tiny, 0]]]}))
+    assert is_degenerate(validate_ink({"strokes": [[[1e6, -1e6]], [[1e6, -1e6 + tiny / 2]]]}))
+    assert not is_degenerate(validate_ink({"strokes": [[[0, 0], [0, 2 * MIN_EXTENT]]]}))
+
+
+def test_points_with_and_without_a_time_give_x_and_y():
+    strokes = validate_ink({"strokes": [[[0, 1, 10], [2, 3], [4, 5, 12.5]], [[6, 7], [8, 9]], [[1, 2, 3]]]})
+    assert [s.tolist() for s in strokes] == [[[0, 1], [2, 3], [4, 5]], [[6, 7], [8, 9]], [[1, 2]]]
+    assert all(s.dtype == np.float64 and s.shape[1] == 2 for s in strokes)
 
 
 json_values = st.recursive(

@@ -47,6 +47,13 @@ def test_observe_batch_records_size_stage_timings_and_confidence():
     metrics.observe_batch([])  # nothing to observe, and no error
 
 
+def test_each_stage_histogram_is_fed_its_own_timing():
+    render, inference = value("inkbus_render_seconds_sum"), value("inkbus_inference_seconds_sum")
+    metrics.observe_batch([prediction()])  # render 0.5 ms, inference 1.5 ms
+    assert value("inkbus_render_seconds_sum") == pytest.approx(render + 0.0005)
+    assert value("inkbus_inference_seconds_sum") == pytest.approx(inference + 0.0015)
+
+
 def test_queue_collector_skips_unreachable_queues():
     fams = list(metrics.QueueCollector({"a": lambda: (3, 1), "b": lambda: None}).collect())
     depth = {s.labels["queue"]: s.value for s in fams[0].samples}

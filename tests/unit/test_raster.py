@@ -3,7 +3,7 @@ import pytest
 
 from ml.ink import validate_ink
 from ml.metadata import BOX_SIZE, IMAGE_SIZE
-from ml.raster import render, render_batch
+from ml.raster import MAX_DABS, ink_to_dabs, render, render_batch
 from tests.helpers import sample_ink
 
 
@@ -80,3 +80,42 @@ def test_batch_equals_singles_and_radius_per_sample():
 
 def test_empty_batch():
     assert render_batch([]).shape == (0, IMAGE_SIZE, IMAGE_SIZE)
+
+
+def test_the_character_fills_a_20_pixel_box_mnist_style():
+    assert (BOX_SIZE, IMAGE_SIZE) == (20, 28)  # what MNIST and the trained models expect
+    tall = ink_to_dabs(ink([(0, 0), (0, 50)], [(3, 25)]))  # the pen's centre spans the box; the pen adds its width
+    assert np.ptp(tall[:, 1]) == pytest.approx(20.0) and np.ptp(tall[:, 0]) == pytest.approx(20 * 3 / 50)
+    wide = ink_to_dabs(ink([(0, 0), (100, 0)], [(50, 7)]))
+    assert np.ptp(wide[:, 0]) == pytest.approx(20.0) and np.ptp(wide[:, 1]) == pytest.approx(20 * 7 / 100)
+
+
+@pytest.mark.parametrize("tiny", [5e-324, 1e-310, 1e-9])
+def test_an_ink_with_a_subnormal_extent_renders_as_the_dot_it_is(tiny):
+    img = render(ink([(0, 0), (tiny, 0)]))
+    assert np.array_equal(img, render(ink([(0, 0)])))
+
+
+def _zigzag(n: int, size: float = 1.0) -> list:
+    return [(0, 0) if i % 2 == 0 else (size, size) for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    "strokes",
+    [
+        [_zigzag(4096)],  # 115,000 pixels of line: 230,000 pen positions at half-pixel steps
+        [_zigzag(64, 1e6) for _ in range(64)],
+        [[(np.cos(i / 5) * i, np.sin(i / 5) * i) for i in range(4096)]],
+    ],
+)
+def test_the_pen_positions_drawn_for_one_ink_are_bounded(strokes):
+    dabs = ink_to_dabs(ink(*strokes))
+    assert len(dabs) <= MAX_DABS + len(strokes)
+    assert np.isfinite(dabs).all()
+
+
+def test_strokes_are_drawn_at_half_pixel_steps_end_to_end():
+    dabs = ink_to_dabs(ink([(0, 0), (0, 10)], [(5, 0), (5, 2)], [(9, 9)]))
+    assert len(dabs) == (40 + 1) + (8 + 1) + 1  # 20 px and 4 px of line, both ends, and a dot
+    steps = np.hypot(*np.diff(dabs[:41], axis=0).T)
+    assert steps == pytest.approx(np.full(40, 0.5))

@@ -87,3 +87,19 @@ def test_the_vectorised_batch_equals_the_reference_on_real_ink():
     inks = [validate_ink(r) for r in sample_ink()]
     reference = np.stack([ink_to_sequence(ink) for ink in inks])
     assert np.allclose(sequence_batch(inks), reference, atol=1e-6)
+
+
+def test_an_ink_with_a_subnormal_extent_is_a_dot_here_too():
+    dot = ink_to_sequence(validate_ink({"strokes": [[[0, 0]]]}))
+    for tiny in (5e-324, 1e-310):
+        strokes = validate_ink({"strokes": [[[0, 0], [tiny, 0]]]})
+        assert np.array_equal(ink_to_sequence(strokes), dot)
+        assert np.array_equal(sequence_batch([strokes, strokes])[1], dot)
+
+
+def test_features_hold_no_subnormal_numbers_whatever_the_ink():
+    """A float32 subnormal in the features made the model's forward pass of a whole batch ~100x slower."""
+    crafted = validate_ink({"strokes": [[[-1, 0], [1, 0]], [[0, 1e-40]]]})  # centre.y 5e-41: y = ±2.5e-41
+    for out in (ink_to_sequence(crafted), sequence_batch([crafted, crafted])):
+        tiny = np.abs(out[out != 0])
+        assert tiny.size and tiny.min() >= 1e-12

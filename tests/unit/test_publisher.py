@@ -1,0 +1,97 @@
+"""The job publisher's coalescing and job properties, on the in-process ``memory://`` transport (no broker)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from kombu import Connection, Queue
+
+from bus.schemas import RecognizeJob
+from bus.topology import CONTROL_EXCHANGE, JOB_QUEUE_NAME, JOBS_EXCHANGE, RK_RECOGNIZE
+from producers.publisher import JobPublisher
+
+
+class Bus:
+    """What a worker would receive: supersede notices (its control queue) and jobs."""
+
+    def __init__(self):
+        self.conn = Connection("memory://")
+        ch = self.conn.channel()
+        self.notices = Queue(f"control-{uuid.uuid4().hex[:8]}", CONTROL_EXCHANGE, auto_delete=True)(ch)
+        self.notices.declare()
+        self.jobs = Queue(JOB_QUEUE_NAME, JOBS_EXCHANGE, routing_key=RK_RECOGNIZE)(ch)
+        self.jobs.declare()
+        self.jobs.purge()
+
+    def seqs_noticed(self) -> list[tuple[str, int]]:
+        out = []
+        while (m := self.notices.get(no_ack=True)) is not None:
+            note = json.loads(m.body)
+            out.append((note["drawing_id"], note["seq"]))
+        return out
+
+
+@pytest.fixture
+def bus():
+    b = Bus()
+    yield b
+    b.conn.release()
+
+
+@pytest.fixture
+def pub(settings):
+    p = JobPublisher(settings, "memory://")
+    yield p
+    p.close()
+
+
+def job(drawing_id: str | None = "d1", seq: int = 0) -> RecognizeJob:
+    return RecognizeJob(ink={"strokes": [[[0, 0], [1, 1]]]}, drawing_id=drawing_id, seq=seq)
+
+
+def test_a_newer_job_sends_a_notice_only_while_an_older_one_is_unanswered(pub, bus):
+    first = job(seq=1)
+    pub.publish(first)
+    assert bus.seqs_noticed() == []  # nothing older to skip
+    pub.publish(job(seq=2))
+    assert bus.seqs_noticed() == [("d1", 2)]
+    pub.answered("d1", first.job_id)  # an answer to a job that is no longer the drawing's latest changes nothing
+    third = job(seq=3)
+    pub.publish(third)
+    assert bus.seqs_noticed() == [("d1", 3)]
+    pub.answered("d1", third.job_id)  # the latest is answered: nothing of d1 is outstanding
+    pub.publish(job(seq=4))
+    assert bus.seqs_noticed() == []
+    assert pub.superseded == 2
+
+
+def test_notices_are_per_drawing_and_only_for_a_higher_seq(pub, bus):
+    pub.publish(job("d1", 5))
+    pub.publish(job("d2", 1))  # another drawing
+    pub.publish(job("d1", 5))  # the same seq again (a re-send) is not newer
+    pub.publish(job(None, 9))
+    pub.publish(job(None, 10))  # no drawing, nothing to coalesce
+    assert bus.seqs_noticed() == [] and pub.superseded == 0
+    pub.publish(job("d2", 2))
+    assert bus.seqs_noticed() == [("d2", 2)]
+
+
+def test_a_forgotten_drawing_has_nothing_outstanding(pub, bus):
+    pub.publish(job(seq=1))
+    pub.forget("d1")  # its page closed: the next job of that id starts afresh
+    pub.publish(job(seq=2))
+    assert bus.seqs_noticed() == []
+    pub.forget("never-seen")  # forgetting an unknown drawing is harmless
+
+
+def test_jobs_carry_their_id_ttl_and_delivery_mode(settings, pub, bus):
+    j = job(seq=1)
+    pub.publish(j)
+    m = bus.jobs.get(no_ack=True)
+    assert json.loads(m.body) == j.model_dump(mode="json")
+    assert m.properties["message_id"] == j.job_id
+    assert float(m.properties["expiration"]) == settings.job_ttl_ms
+    assert m.properties["delivery_mode"] == (2 if settings.job_persistent else 1)
+    assert m.delivery_info["routing_key"] == RK_RECOGNIZE
