@@ -18,3 +18,6 @@ CASE_FOLDED = "cijklmopsuvwxyz"
 
 # Bump when the rasteriser's output changes in a way a trained model would notice.
 PREPROCESSING_VERSION = "raster-v1"
+
+# The metadata file inside every exported artifact (ml/artifact.py writes it, ml/registry.py reads it).
+META_NAME = "inkbus.json"
