@@ -71,6 +71,10 @@ class _LazyGroup(click.Group):
         "migrate": "inkbus.tutor_cli:migrate",
         "export-corrections": "inkbus.tutor_cli:export_corrections",
         "bots": "inkbus.tutor_cli:bots",
+        "dataset": "inkbus.loop_cli:dataset",
+        "models": "inkbus.loop_cli:models",
+        "retrain": "inkbus.loop_cli:retrain",
+        "promote": "inkbus.loop_cli:promote",
     }
 
     def list_commands(self, ctx):
