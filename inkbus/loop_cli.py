@@ -134,3 +134,133 @@ def rollback(version, reason) -> None:
     _echo_json(note.model_dump(mode="json"))
 
 
+def _latest_snapshot(settings: Settings, version: str | None = None):
+    from tutor.snapshot import snapshots
+
+    if version:
+        folder = settings.snapshot_dir / version
+        return folder if (folder / "manifest.json").is_file() else None
+    found = snapshots(settings.snapshot_dir)
+    return found[-1] if found else None
+
+
+def _serving_path(settings: Settings, registry):
+    """The serving model's local file; the first time, ``model_path`` is registered as the serving one."""
+    from ml.registry import fetch_artifact
+
+    serving = registry.serving()
+    if serving is None:
+        entry = registry.register(settings.model_path)
+        serving = registry.set_serving(entry["version"], reason="the model serving before the first promotion")
+    endpoint = settings.object_store_endpoint(serving.uri)
+    return serving, fetch_artifact(serving.uri, serving.sha256, settings.model_cache_dir, endpoint)
+
+
+@click.command()
+@click.option("--snapshot", "snapshot_version", help="Snapshot version [default: the newest in INKBUS_SNAPSHOT_DIR].")
+@click.option("--parent", type=click.Path(dir_okay=False, exists=True), help="Default: the serving model.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Base training data [INKBUS_DATA_DIR].")
+@click.option("--out", type=click.Path(dir_okay=False), help="Default: runs/retrain/VERSION.pt.")
+@click.option("--epochs", type=click.IntRange(1, 100), default=2, show_default=True)
+@click.option("--lr", type=float, default=5e-4, show_default=True)
+@click.option("--snapshot-weight", type=click.IntRange(1, 50), default=1, show_default=True, help="Snapshot copies.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda ...")
+@click.option("--version", "version", help="Candidate version [default: retrain-<UTC time>].")
+@click.option("--dry-run", is_flag=True, help="Tiny subsets, one epoch (CI).")
+def retrain(snapshot_version, parent, data_dir, out, epochs, lr, snapshot_weight, device, version, dry_run) -> None:
+    """Fine-tune the serving model on the base data plus a learners' snapshot; write a candidate artifact."""
+    import time
+    from pathlib import Path
+
+    from inkbus.settings import REPO_ROOT
+    from ml.training.retrain import RetrainConfig
+    from ml.training.retrain import retrain as run_retrain
+
+    settings = _setup()
+    snapshot = _latest_snapshot(settings, snapshot_version)
+    if snapshot is None:
+        _fail("no_snapshot", f"no snapshot {snapshot_version or ''} in {settings.snapshot_dir}: take one first")
+    parent = Path(parent) if parent else _serving_path(settings, _registry(settings))[1]
+    version = version or time.strftime("retrain-%Y%m%dT%H%M%SZ", time.gmtime())
+    out = Path(out) if out else REPO_ROOT / "runs" / "retrain" / f"{version}.pt"
+    cfg = RetrainConfig(
+        parent=parent,
+        snapshot=snapshot,
+        base_data=Path(data_dir) if data_dir else settings.data_dir,
+        out=out,
+        work=out.parent / f"{version}.work",
+        version=version,
+        command=" ".join(["inkbus", *sys.argv[1:]]),
+        epochs=epochs,
+        lr=lr,
+        device=device,
+        snapshot_weight=snapshot_weight,
+        dry_run=dry_run,
+    )
+    try:
+        meta = run_retrain(cfg, echo=lambda m: click.echo(m, err=True))
+    except ValueError as exc:
+        _fail("cannot_retrain", str(exc))
+    _echo_json({"candidate": str(out), "version": version, "parent": meta["parent"], "snapshot": meta["snapshot"]})
+
+
+@click.command()
+@click.argument("candidate", type=click.Path(dir_okay=False, exists=True))
+@click.option("--snapshot", "snapshot_version", help="Held-out learners [default: the candidate's snapshot].")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Validation ink [INKBUS_DATA_DIR].")
+@click.option("--limit", type=click.IntRange(0), default=3000, show_default=True, help="Validation samples (0: all).")
+@click.option("--bootstrap", type=click.IntRange(100, 100_000), default=1000, show_default=True)
+@click.option("--force", is_flag=True, help="Promote even if the gate refuses (logged, and announced as forced).")
+@click.option("--reason", default="", help="Why, for the registry's history (with --force: required).")
+def promote(candidate, snapshot_version, data_dir, limit, bootstrap, force, reason) -> None:
+    """Promote CANDIDATE if it beats the serving model beyond the noise; workers then switch to it live."""
+    from pathlib import Path
+
+    from ml.registry import RegistryError, read_meta
+    from ml.training.promote import gate, load_sets
+    from producers.model_notice import announce, serve_version
+    from tutor.grading import Thresholds
+
+    settings = _setup()
+    if force and not reason:
+        _fail("reason_required", "--force needs --reason: a forced promotion must say why")
+    registry = _registry(settings)
+    meta = read_meta(candidate)
+    serving, current = _serving_path(settings, registry)
+    if meta.get("version") == serving.version:
+        _fail("already_serving", f"{serving.version} is already the serving model")
+    snap = _latest_snapshot(settings, snapshot_version or (meta.get("snapshot") or {}).get("version"))
+    sets = load_sets(Path(data_dir) if data_dir else settings.data_dir, snap, limit=limit)
+    th = Thresholds(settings.feedback_low_confidence, settings.feedback_ambiguity_margin)
+    report = gate(Path(candidate), current, sets, th, bootstrap=bootstrap)
+    try:
+        entry = registry.register(candidate)
+    except RegistryError as exc:
+        _fail("cannot_register", str(exc))
+    gate_record = {"promote": report["promote"], "reasons": report["reasons"], "against": serving.version,
+                   "snapshot": snap.name if snap else None, "forced": force and not report["promote"]}  # fmt: skip
+    registry.update(entry["version"], figures=report.get("figures", {}), gate=gate_record)
+    result = {"version": entry["version"], "against": serving.version, **report}
+    if report["promote"] or force:
+        why = reason or f"better than {serving.version} on the gate ({len(sets)} evaluation sets)"
+        if gate_record["forced"]:
+            log_forced(entry["version"], report["reasons"], why)
+        by = getpass.getuser()
+        serve_version(settings, registry, entry["version"], reason=why, forced=gate_record["forced"], by=by)
+        _echo_json({**result, "promoted": True, "forced": gate_record["forced"]})
+        return
+    from bus.schemas import AlertEvent
+
+    announce(settings, None, AlertEvent(level="warning", title=f"promotion of {entry['version']} refused",
+                                        text="; ".join(report["reasons"])[:1000]))  # fmt: skip
+    _echo_json({**result, "promoted": False})
+    click.echo("refused: " + "; ".join(report["reasons"]), err=True)
+    sys.exit(1)
+
+
+def log_forced(version: str, reasons: list[str], why: str) -> None:
+    import logging
+
+    logging.getLogger("inkbus.registry").warning(
+        "forced promotion of %s over the gate's refusal (%s): %s", version, "; ".join(reasons), why
+    )

@@ -57,3 +57,20 @@ class AlertTap:
         self._stop.set()
         self._thread.join(2)
         self._conn.release()
+
+
+def damaged_copy(src: Path, dst: Path, version: str, scale: float = 0.6, seed: int = 0) -> Path:
+    """A deliberately worse model: the same network with noise of ``scale`` x each weight tensor's spread added."""
+    import torch
+
+    extra = {META_NAME: ""}
+    module = torch.jit.load(str(src), map_location="cpu", _extra_files=extra)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.numel() > 1:
+                p.add_(torch.randn(p.shape, generator=gen) * p.std() * scale)
+    meta = {**json.loads(extra[META_NAME]), "version": version}
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.save(module, str(dst), _extra_files={META_NAME: json.dumps(meta, sort_keys=True)})
+    return dst
