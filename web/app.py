@@ -13,6 +13,7 @@ from inkbus.settings import Settings
 from web.api import bp as api_bp
 from web.bridge import EdgeBridge
 from web.errors import register_error_handlers
+from web.model_api import register_model_api
 from web.ops import init_ops
 from web.pages import bp as pages_bp
 from web.sockets import register_socket_handlers
@@ -70,6 +71,7 @@ def create_app(
     store = store if store is not None else _open_store(settings)
     app.extensions["inkbus.store"] = store
     register_tutoring(app, socketio, bridge, sessions, _chat_core(settings, bridge, store))
+    register_model_api(app, bridge, settings)  # GET /api/v1/model: what serves (docs/LEARNING_LOOP.md)
     init_ops(app, bridge, app.extensions["inkbus.sessions"], settings)  # /metrics, /ops (docs/OBSERVABILITY.md)
     register_error_handlers(app)
     if start_bridge:
