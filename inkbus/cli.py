@@ -75,6 +75,7 @@ class _LazyGroup(click.Group):
         "models": "inkbus.loop_cli:models",
         "retrain": "inkbus.loop_cli:retrain",
         "promote": "inkbus.loop_cli:promote",
+        "loop": "inkbus.loop_cli:learning_loop",
     }
 
     def list_commands(self, ctx):

@@ -172,7 +172,6 @@ def retrain(snapshot_version, parent, data_dir, out, epochs, lr, snapshot_weight
     import time
     from pathlib import Path
 
-    from inkbus.settings import REPO_ROOT
     from ml.training.retrain import RetrainConfig
     from ml.training.retrain import retrain as run_retrain
 
@@ -182,7 +181,7 @@ def retrain(snapshot_version, parent, data_dir, out, epochs, lr, snapshot_weight
         _fail("no_snapshot", f"no snapshot {snapshot_version or ''} in {settings.snapshot_dir}: take one first")
     parent = Path(parent) if parent else _serving_path(settings, _registry(settings))[1]
     version = version or time.strftime("retrain-%Y%m%dT%H%M%SZ", time.gmtime())
-    out = Path(out) if out else REPO_ROOT / "runs" / "retrain" / f"{version}.pt"
+    out = Path(out) if out else settings.retrain_dir / f"{version}.pt"
     cfg = RetrainConfig(
         parent=parent,
         snapshot=snapshot,
@@ -264,3 +263,44 @@ def log_forced(version: str, reasons: list[str], why: str) -> None:
     logging.getLogger("inkbus.registry").warning(
         "forced promotion of %s over the gate's refusal (%s): %s", version, "; ".join(reasons), why
     )
+
+
+@click.command("loop")
+@click.option("--device", default="auto", show_default=True, help="Where retraining runs.")
+@click.option("--epochs", type=click.IntRange(1, 100), default=2, show_default=True)
+@click.option("--dry-run", is_flag=True, help="Tiny subsets, one epoch (CI).")
+@click.pass_context
+def learning_loop(ctx, device, epochs, dry_run) -> None:
+    """Snapshot, retrain and promote once (the scheduled job); the outcome goes to the ops channel either way."""
+    import json as _json
+    import time
+
+    from bus.schemas import AlertEvent
+    from producers.model_notice import announce
+
+    settings = _setup()
+    version = time.strftime("retrain-%Y%m%dT%H%M%SZ", time.gmtime())
+    candidate = settings.retrain_dir / f"{version}.pt"
+
+    def stop(level: str, title: str, text: str, code: int) -> None:
+        announce(settings, None, AlertEvent(level=level, title=title, text=text[:1000]))
+        sys.exit(code)
+
+    trained = {"version": version, "out": str(candidate), "device": device, "epochs": epochs, "dry_run": dry_run}
+    judged = {"candidate": str(candidate)}
+    steps = [("snapshot", snapshot, {}), ("retrain", retrain, trained), ("promote", promote, judged)]
+    for name, command, kwargs in steps:
+        try:
+            ctx.invoke(command, **kwargs)
+        except SystemExit as exc:
+            if exc.code in (0, None):
+                continue
+            if name == "promote":  # a refusal is announced by promote itself, with its reasons
+                raise
+            stop("error", f"learning loop stopped at {name}", f"exit status {exc.code}", int(exc.code))
+        except Exception as exc:  # the ops channel hears about any failure, then the job fails
+            stop("error", f"learning loop failed at {name}", f"{type(exc).__name__}: {exc}", 1)
+        if name == "snapshot":
+            latest = _json.loads((_latest_snapshot(settings) / "manifest.json").read_text())
+            if not latest["samples"]["train"]:
+                stop("info", "learning loop: nothing new to learn", f"snapshot {latest['version']} is empty", 0)

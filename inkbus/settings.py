@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     snapshot_dir: Path = Field(
         REPO_ROOT / "var" / "snapshots", description="Where `inkbus dataset snapshot` writes learners' data"
     )
+    retrain_dir: Path = Field(
+        REPO_ROOT / "runs" / "retrain", description="Where `inkbus retrain` writes candidates and their working files"
+    )
     snapshot_learner_share: float = Field(
         0.1, gt=0, le=1, description="Most of any class's snapshot samples one learner may contribute"
     )

@@ -143,3 +143,32 @@ def test_the_learning_loop_walk_through(settings, rabbit_url, clean_bus, tmp_pat
         for t in threads:
             t.join(5)
         store.close()
+
+
+def test_the_scheduled_loop_reports_its_outcome_to_the_ops_channel(
+    settings, rabbit_url, clean_bus, tmp_path, monkeypatch
+):
+    from tests.loop_tools import AlertTap
+
+    for k, v in {
+        "INKBUS_BROKER_URL": rabbit_url,
+        "INKBUS_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}",
+        "INKBUS_SNAPSHOT_DIR": str(tmp_path / "snapshots"),
+        "INKBUS_MODEL_REGISTRY": str(tmp_path / "registry"),
+        "INKBUS_RETRAIN_DIR": str(tmp_path / "retrain"),
+    }.items():
+        monkeypatch.setenv(k, v)
+    alerts = AlertTap(settings, rabbit_url)
+    try:
+        assert CliRunner().invoke(cli, ["loop", "--dry-run"]).exit_code == 0  # no learner has drawn anything yet
+        (tmp_path / "not-a-folder").write_text("")
+        monkeypatch.setenv("INKBUS_SNAPSHOT_DIR", str(tmp_path / "not-a-folder"))
+        assert CliRunner().invoke(cli, ["loop", "--dry-run"]).exit_code == 1
+        found = wait_until(lambda: alerts.alerts if len(alerts.alerts) >= 2 else None, 20, what="two alerts")
+    finally:
+        alerts.close()
+    assert [(a["level"], a["title"]) for a in found] == [
+        ("info", "learning loop: nothing new to learn"),
+        ("error", "learning loop failed at snapshot"),
+    ]
+    assert "FileExistsError" in found[1]["text"] or "NotADirectoryError" in found[1]["text"]
