@@ -100,6 +100,8 @@ class BatchingConsumer(ResilientConsumer):
         wait_s = self.settings.batch_wait_ms / 1000
         full = self.settings.batch_max
         with jobs, control:
+            if self.swapper is not None:
+                self.swapper.resync()  # promotions announced while this consumer was disconnected
             self.ready.set()
             log.info("worker %s consuming %s", self.name, jobs.queues[0].name)
             first = 0.0

@@ -91,6 +91,12 @@ class ModelSwapper:
             self._seen.add(key)
         self._todo.put(note)
 
+    def resync(self) -> None:
+        """After a (re)connection: notices sent while a consumer was away are lost (the control exchange is
+        transient), so compare with the registry's serving alias and adopt it if it moved on."""
+        if self.settings.model_from_registry:
+            self._todo.put(None)
+
     def take_alerts(self) -> list[AlertEvent]:
         out = []
         while self._alerts:
@@ -103,7 +109,9 @@ class ModelSwapper:
     # -- the loader thread
     def _loader(self) -> None:
         while True:
-            note = self._todo.get()
+            note = self._todo.get() or self._from_registry()
+            if note is None:
+                continue
             try:
                 self._adopt(note)
             except Exception as exc:  # whatever went wrong, the serving model stays
@@ -116,6 +124,17 @@ class ModelSwapper:
                         text=str(exc)[:500],
                     )
                 )
+
+    def _from_registry(self) -> ModelPromoted | None:
+        root = self.settings.registry_root()
+        try:
+            serving = Registry.open(root, self.settings.object_store_endpoint(root)).serving()
+        except Exception as exc:  # an unreachable registry: keep serving, the next notice or reconnect retries
+            log.warning("cannot read the registry %s: %s", root, exc)
+            return None
+        if serving is None or serving.sha256 == self._sha:
+            return None
+        return ModelPromoted(version=serving.version, uri=serving.uri, sha256=serving.sha256)
 
     def _adopt(self, note: ModelPromoted) -> None:
         if note.sha256 == self._sha:
