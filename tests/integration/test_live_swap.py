@@ -13,7 +13,9 @@ import time
 
 import pytest
 
+from bus.connection import connect, queue_stats
 from bus.schemas import RecognizeJob
+from bus.topology import DEAD_LETTER_QUEUE_NAME, JOB_QUEUE_NAME
 from ml.registry import Registry
 from producers.model_notice import serve_version
 from producers.publisher import JobPublisher
@@ -28,7 +30,9 @@ class SteadyLoad:
 
     def __init__(self, settings, url: str, reply_to: str, per_second: float = 25.0):
         self.sent: list[str] = []
-        self._pub = JobPublisher(settings, url)
+        # No expiry: on a busy machine a live job's 10 s TTL could drop a job, and the test would not tell
+        # a job the swap lost from one the broker expired by design.
+        self._pub = JobPublisher(settings.model_copy(update={"job_ttl_ms": 3_600_000}), url)
         self._inks = itertools.cycle([{"strokes": r["strokes"]} for r in sample_ink()])
         self._pause = 1.0 / per_second
         self._reply_to = reply_to
@@ -128,7 +132,15 @@ def test_two_workers_swap_models_live_without_losing_a_job(settings, rabbit_url,
         wait_until(lambda: _all_serve(collector, names, "swap-v1", t), 120, what="both workers back on swap-v1")
         load.stop()
         sent = list(load.sent)
-        wait_until(lambda: set(sent) <= set(collector.delivered), 120, what="every job answered")
+        try:
+            wait_until(lambda: set(sent) <= set(collector.delivered), 120, what="every job answered")
+        except AssertionError:
+            conn = connect(settings, rabbit_url)
+            stats = {q: queue_stats(conn.channel(), q) for q in (JOB_QUEUE_NAME, DEAD_LETTER_QUEUE_NAME)}
+            conn.release()
+            missing = set(sent) - set(collector.delivered)
+            logs = "\n".join(w.output()[-2000:] for w in workers)
+            raise AssertionError(f"{len(missing)} of {len(sent)} jobs unanswered; queues {stats}\n{logs}") from None
     finally:
         if load is not None:
             load.stop()
