@@ -91,7 +91,7 @@ def list_models() -> None:
     serving = registry.serving()
     for e in registry.entries():
         mark = "*" if serving and serving.version == e["version"] else " "
-        top1 = e.get("figures", {}).get("candidate", {}).get("overall", {}).get("top1")
+        top1 = e.get("figures", {}).get("overall:top1", {}).get("candidate")  # what promote's gate measured
         figure = f"top-1 {top1:.4f}" if isinstance(top1, float) else "not evaluated"
         click.echo(f"{mark} {e['version']:<32} {e['sha256'][:12]}  parent {e.get('parent') or '-':<24} {figure}")
 
