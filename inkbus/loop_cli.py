@@ -119,19 +119,27 @@ def show(version) -> None:
 @click.option("--reason", default="rollback", show_default=True, help="Why: kept in the alias's history.")
 def rollback(version, reason) -> None:
     """Serve VERSION again (default: the one before the serving one); workers switch live."""
-    from ml.registry import RegistryError
-    from producers.model_notice import serve_version
-
     settings = _setup()
     registry = _registry(settings)
     version = version or registry.previous_version()
     if version is None:
         _fail("nothing_to_roll_back_to", "no version served before the serving one")
+    note = _serve(settings, registry, version, reason=reason, rollback=True)
+    _echo_json(note.model_dump(mode="json"))
+
+
+def _serve(settings: Settings, registry, version: str, **kw):
+    """Move the serving alias and tell the workers; coded errors for an unknown version or an unreachable broker."""
+    from ml.registry import RegistryError
+    from producers.model_notice import serve_version
+
     try:
-        note = serve_version(settings, registry, version, reason=reason, rollback=True, by=getpass.getuser())
+        return serve_version(settings, registry, version, by=getpass.getuser(), **kw)
     except RegistryError as exc:
         _fail("unknown_version", str(exc))
-    _echo_json(note.model_dump(mode="json"))
+    except Exception as exc:  # the transport's errors: the broker cannot be reached
+        _fail("broker_unavailable", f"the registry now serves {version} but the workers were not told ({exc}); "
+              "they adopt it when they reconnect or restart (INKBUS_MODEL_FROM_REGISTRY)", 3)  # fmt: skip
 
 
 def _latest_snapshot(settings: Settings, version: str | None = None):
@@ -196,9 +204,11 @@ def retrain(snapshot_version, parent, data_dir, out, epochs, lr, snapshot_weight
         snapshot_weight=snapshot_weight,
         dry_run=dry_run,
     )
+    from ml.artifact import ArtifactError
+
     try:
         meta = run_retrain(cfg, echo=lambda m: click.echo(m, err=True))
-    except ValueError as exc:
+    except (ValueError, ArtifactError, FileNotFoundError) as exc:
         _fail("cannot_retrain", str(exc))
     _echo_json({"candidate": str(out), "version": version, "parent": meta["parent"], "snapshot": meta["snapshot"]})
 
@@ -215,23 +225,26 @@ def promote(candidate, snapshot_version, data_dir, limit, bootstrap, force, reas
     """Promote CANDIDATE if it beats the serving model beyond the noise; workers then switch to it live."""
     from pathlib import Path
 
+    from ml.artifact import ArtifactError
     from ml.registry import RegistryError, read_meta
     from ml.training.promote import gate, load_sets
-    from producers.model_notice import announce, serve_version
     from tutor.grading import Thresholds
 
     settings = _setup()
     if force and not reason:
         _fail("reason_required", "--force needs --reason: a forced promotion must say why")
     registry = _registry(settings)
-    meta = read_meta(candidate)
-    serving, current = _serving_path(settings, registry)
-    if meta.get("version") == serving.version:
-        _fail("already_serving", f"{serving.version} is already the serving model")
-    snap = _latest_snapshot(settings, snapshot_version or (meta.get("snapshot") or {}).get("version"))
-    sets = load_sets(Path(data_dir) if data_dir else settings.data_dir, snap, limit=limit)
-    th = Thresholds(settings.feedback_low_confidence, settings.feedback_ambiguity_margin)
-    report = gate(Path(candidate), current, sets, th, bootstrap=bootstrap)
+    try:
+        meta = read_meta(candidate)
+        serving, current = _serving_path(settings, registry)
+        if meta.get("version") == serving.version:
+            _fail("already_serving", f"{serving.version} is already the serving model")
+        snap = _latest_snapshot(settings, snapshot_version or (meta.get("snapshot") or {}).get("version"))
+        sets = load_sets(Path(data_dir) if data_dir else settings.data_dir, snap, limit=limit)
+        th = Thresholds(settings.feedback_low_confidence, settings.feedback_ambiguity_margin)
+        report = gate(Path(candidate), current, sets, th, bootstrap=bootstrap)
+    except (RegistryError, ArtifactError) as exc:
+        _fail("invalid_candidate", str(exc))
     try:
         entry = registry.register(candidate)
     except RegistryError as exc:
@@ -244,17 +257,26 @@ def promote(candidate, snapshot_version, data_dir, limit, bootstrap, force, reas
         why = reason or f"better than {serving.version} on the gate ({len(sets)} evaluation sets)"
         if gate_record["forced"]:
             log_forced(entry["version"], report["reasons"], why)
-        by = getpass.getuser()
-        serve_version(settings, registry, entry["version"], reason=why, forced=gate_record["forced"], by=by)
+        _serve(settings, registry, entry["version"], reason=why, forced=gate_record["forced"])
         _echo_json({**result, "promoted": True, "forced": gate_record["forced"]})
         return
-    from bus.schemas import AlertEvent
-
-    announce(settings, None, AlertEvent(level="warning", title=f"promotion of {entry['version']} refused",
-                                        text="; ".join(report["reasons"])[:1000]))  # fmt: skip
+    _announce_refusal(settings, entry["version"], report["reasons"])
     _echo_json({**result, "promoted": False})
     click.echo("refused: " + "; ".join(report["reasons"]), err=True)
     sys.exit(1)
+
+
+def _announce_refusal(settings: Settings, version: str, reasons: list[str]) -> None:
+    import logging
+
+    from bus.schemas import AlertEvent
+    from producers.model_notice import announce
+
+    alert = AlertEvent(level="warning", title=f"promotion of {version} refused", text="; ".join(reasons)[:1000])
+    try:
+        announce(settings, None, alert)
+    except Exception as exc:  # the verdict stands; only the chat post is missing
+        logging.getLogger("inkbus.registry").warning("could not post the refusal to the ops channel: %s", exc)
 
 
 def log_forced(version: str, reasons: list[str], why: str) -> None:

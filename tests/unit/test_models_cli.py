@@ -59,3 +59,23 @@ def test_a_forced_promotion_must_say_why(registry, tmp_path):
     code, out = _run("promote", str(tmp_path / "cli-a.pt"), "--force")
     assert code == 2 and json.loads(out)["error"]["code"] == "reason_required"
     assert registry.serving() is None  # refused before anything was touched
+
+
+def test_a_file_that_is_no_artifact_is_a_coded_error(registry, tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model")
+    code, out = _run("promote", str(junk))
+    assert code == 2 and json.loads(out)["error"]["code"] == "invalid_candidate"
+
+
+def test_an_unreachable_broker_is_reported_and_the_alias_has_moved(registry, monkeypatch):
+    from tests.helpers import free_port
+
+    monkeypatch.setenv("INKBUS_BROKER_URL", f"amqp://guest:guest@127.0.0.1:{free_port()}//")  # nobody listens
+    monkeypatch.setenv("INKBUS_BROKER_CONNECT_TIMEOUT_S", "0.5")
+    registry.set_serving("cli-a", reason="first")
+    registry.set_serving("cli-b", reason="second")
+    code, out = _run("models", "rollback")
+    body = json.loads(out)
+    assert code == 3 and body["error"]["code"] == "broker_unavailable" and "reconnect" in body["error"]["message"]
+    assert registry.serving().version == "cli-a"
