@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install install-test chromium observability-tools ops-tools image image-push deploy run test test-unit test-integration lint fmt clean learning-loop
+.PHONY: help install install-test chromium observability-tools ops-tools image image-train image-push deploy run test test-unit test-integration lint fmt clean learning-loop
 
 help:
 	@echo "make run      install everything and start the embedded app (prints the URL)"
@@ -104,8 +104,13 @@ NAMESPACE_prod := inkbus
 image:
 	docker build -t $(IMAGE):$(TAG) .
 
-image-push: image
+# The learning loop's image: the serving image plus ml/training (ops/docker/train.Dockerfile, docs/LEARNING_LOOP.md).
+image-train: image
+	DOCKER_BUILDKIT=1 docker build -f ops/docker/train.Dockerfile --build-arg BASE=$(IMAGE):$(TAG) -t $(IMAGE)-train:$(TAG) .
+
+image-push: image image-train
 	docker push $(IMAGE):$(TAG)
+	docker push $(IMAGE)-train:$(TAG)
 
 # The overlay's image is swapped for the one just built; then wait for every role to roll out.
 deploy:
