@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install install-test chromium observability-tools ops-tools image image-push deploy run test test-unit test-integration lint fmt clean
+.PHONY: help install install-test chromium observability-tools ops-tools image image-train image-push deploy run test test-unit test-integration lint fmt clean learning-loop
 
 help:
 	@echo "make run      install everything and start the embedded app (prints the URL)"
@@ -19,6 +19,10 @@ $(BIN)/python:
 # Reinstall only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-train: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[train]'
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
@@ -100,14 +104,25 @@ NAMESPACE_prod := inkbus
 image:
 	docker build -t $(IMAGE):$(TAG) .
 
-image-push: image
+# The learning loop's image: the serving image plus ml/training (ops/docker/train.Dockerfile, docs/LEARNING_LOOP.md).
+image-train: image
+	DOCKER_BUILDKIT=1 docker build -f ops/docker/train.Dockerfile --build-arg BASE=$(IMAGE):$(TAG) -t $(IMAGE)-train:$(TAG) .
+
+image-push: image image-train
 	docker push $(IMAGE):$(TAG)
+	docker push $(IMAGE)-train:$(TAG)
 
 # The overlay's image is swapped for the one just built; then wait for every role to roll out.
 deploy:
 	$(KUBECTL) kustomize ops/k8s/overlays/$(OVERLAY) | sed 's#image: registry.example.com/inkbus:.*#image: $(IMAGE):$(TAG)#' | $(KUBECTL) apply -f -
 	for d in edge worker feedback bots sink; do \
 	  $(KUBECTL) -n $(NAMESPACE_$(OVERLAY)) rollout status deploy/inkbus-$$d --timeout=10m || exit 1; done
+
+# The learning loop once (docs/LEARNING_LOOP.md): snapshot, retrain, promote; the scheduled CI job runs it with
+# INKBUS_DATABASE_URL, INKBUS_BROKER_URL, INKBUS_MODEL_REGISTRY and INKBUS_DATA_DIR pointing at the deployment.
+# INKBUS_ENV_FILE: a file of those variables (a CI credential), read before the run.
+learning-loop: $(VENV)/.installed-train
+	set -a; [ -z "$(INKBUS_ENV_FILE)" ] || . "$(INKBUS_ENV_FILE)"; set +a; $(BIN)/inkbus loop --device auto
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -180,3 +180,19 @@ class AlertEvent(_Message):
     title: str
     text: str = ""
     produced_at: float = Field(default_factory=time.time)
+
+
+class ModelPromoted(_Message):
+    """A model became the serving one (``inkbus.control``, routing key ``model.promoted``).
+
+    Every worker fetches the artifact, checks its SHA-256 and version, loads it beside the serving
+    model and switches between batches. A rollback is the same notice naming an older version.
+    """
+
+    type: Literal["model.promoted"] = "model.promoted"
+    version: str = Field(pattern=ID_PATTERN, description="The artifact's version (its metadata must say the same)")
+    uri: str = Field(min_length=1, max_length=1024, description="A path, file://, s3:// or gs:// URI of the artifact")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Checksum of the artifact's bytes")
+    previous: str | None = Field(None, description="The version it replaces")
+    rollback: bool = Field(False, description="Going back to an older version")
+    produced_at: float = Field(default_factory=time.time)

@@ -8,7 +8,8 @@ Events  ``inkbus.events`` (topic, durable), routing keys ``<type>.<reply_to>``:
         An edge binds ``*.<its id>``; fan-out consumers (feedback engine, sink, bots) bind ``prediction.*``
         (the feedback engine: ``inkbus.sub.feedback-engine``; the bots: ``inkbus.sub.bots`` on
         ``feedback.*`` and ``alert.*``).
-Control ``inkbus.control`` (fanout, transient): supersede notices that every worker hears.
+Control ``inkbus.control`` (fanout, transient): what every worker hears: supersede notices, and
+        ``model.promoted`` (a new serving model to fetch, verify and switch to between batches).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DEAD_LETTER_QUEUE_NAME = "inkbus.recognize.dlq"
 UNBATCHED_QUEUE_NAME = "inkbus.recognize.unbatched"  # Celery task protocol, one job per task (baseline)
 
 RK_RECOGNIZE = "recognize"
+RK_MODEL_PROMOTED = "model.promoted"  # on the control exchange (fanout: the key only names the notice)
 NO_REPLY = "none"  # reply_to of jobs nobody waits for (CLI batches, tests of fan-out consumers)
 EVENT_TYPES = ("prediction", "feedback", "error", "alert")
 FEEDBACK_ENGINE = "feedback-engine"  # subscriber name of the feedback engine(s): competing consumers

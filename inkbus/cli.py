@@ -73,6 +73,11 @@ class _LazyGroup(click.Group):
         "export-corrections": "inkbus.tutor_cli:export_corrections",
         "purge": "inkbus.tutor_cli:purge",
         "bots": "inkbus.tutor_cli:bots",
+        "dataset": "inkbus.loop_cli:dataset",
+        "models": "inkbus.loop_cli:models",
+        "retrain": "inkbus.loop_cli:retrain",
+        "promote": "inkbus.loop_cli:promote",
+        "loop": "inkbus.loop_cli:learning_loop",
     }
 
     def list_commands(self, ctx):

@@ -52,19 +52,20 @@ def _feedback_engine(settings: Settings, store, url: str, offload):
 
 
 def run_embedded(settings: Settings, workers: int = 1, announce=print) -> None:
-    from ml.recognizer import Recognizer
-    from observability.metrics import set_model
     from web.app import create_app
     from web.server import serve
     from workers.batcher import BatchingConsumer, default_worker_name
     from workers.engine import RecognitionEngine
+    from workers.swap import start_serving
 
     url, how = choose_broker(settings)
-    recognizer = Recognizer(settings.model_path, settings.torch_threads)
-    set_model(recognizer.version)  # the edge's /metrics serves the in-process workers' metrics too
     offload = offloader(settings.async_mode)
+    swapper = start_serving(settings, default_worker_name(), offload)  # the edge's /metrics shows its model too
+    recognizer = swapper.current()
     consumers = [
-        BatchingConsumer(settings, RecognitionEngine(recognizer, default_worker_name(i)), url=url, offload=offload)
+        BatchingConsumer(
+            settings, RecognitionEngine(recognizer, default_worker_name(i)), url=url, offload=offload, swapper=swapper
+        )
         for i in range(workers)
     ]
     app, socketio = create_app(settings, broker_url=url, local_workers=lambda: sum(c.ready.is_set() for c in consumers))

@@ -58,6 +58,37 @@ class Settings(BaseSettings):
     )
     top_k: int = Field(5, description="Default number of labels in a prediction")
 
+    # --- the learning loop: registry, snapshots, promotion (docs/LEARNING_LOOP.md)
+    model_registry: str = Field(
+        "var/registry",
+        description="Model registry: a folder (relative: under the checkout), or s3://bucket/prefix, gs://bucket/prefix",
+    )
+    model_registry_endpoint_url: str = Field(
+        "", description="S3-compatible endpoint of the registry's bucket (empty: AWS; gs:// uses Cloud Storage's)"
+    )
+    gcs_endpoint_url: str = Field(
+        "https://storage.googleapis.com",
+        description="Cloud Storage's S3-compatible XML API, used for gs:// registries (HMAC keys)",
+    )
+    model_from_registry: bool = Field(
+        False, description="Workers start with the registry's serving model (else INKBUS_MODEL_PATH)"
+    )
+    model_cache_dir: Path = Field(
+        REPO_ROOT / "var" / "model-cache", description="Where workers keep verified artifacts, by checksum"
+    )
+    snapshot_dir: Path = Field(
+        REPO_ROOT / "var" / "snapshots", description="Where `inkbus dataset snapshot` writes learners' data"
+    )
+    retrain_dir: Path = Field(
+        REPO_ROOT / "runs" / "retrain", description="Where `inkbus retrain` writes candidates and their working files"
+    )
+    snapshot_learner_share: float = Field(
+        0.1, gt=0, le=1, description="Most of any class's snapshot samples one learner may contribute"
+    )
+    snapshot_holdout_fraction: float = Field(
+        0.25, ge=0, lt=1, description="Learners whose snapshot data is held out of retraining for the promotion gate"
+    )
+
     # --- edge
     host: str = Field("127.0.0.1", description="Address the edge listens on")
     port: int = Field(8000, description="Port the edge listens on")
@@ -166,6 +197,18 @@ class Settings(BaseSettings):
 
     def admins(self) -> set[str]:
         return {a.strip() for a in self.chat_admins.split(",") if a.strip()}
+
+    def registry_root(self) -> str:
+        """``model_registry`` with a relative folder made absolute against the checkout."""
+        if "://" in self.model_registry or self.model_registry.startswith("/"):
+            return self.model_registry
+        return str(REPO_ROOT / self.model_registry)
+
+    def object_store_endpoint(self, uri: str) -> str:
+        """The endpoint for an ``s3://`` or ``gs://`` URI: the configured one, Cloud Storage's, or AWS (empty)."""
+        if self.model_registry_endpoint_url:
+            return self.model_registry_endpoint_url
+        return self.gcs_endpoint_url if uri.startswith("gs://") else ""
 
     def resolved_database_url(self) -> str:
         """``database_url`` with a relative SQLite path made absolute against the checkout."""

@@ -13,8 +13,7 @@ from pathlib import Path
 import torch
 
 from ml import metadata, sequence
-
-META_NAME = "inkbus.json"
+from ml.metadata import META_NAME
 
 
 class ArtifactError(RuntimeError):

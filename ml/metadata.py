@@ -41,3 +41,7 @@ def same_shape(a: str, b: str) -> bool:
 def shape_of(char: str) -> str:
     """``char`` and every character of its shape, ``char`` first: ``shape_of("0") == "0oO"``."""
     return char + "".join(c for c in CLASSES if same_shape(char, c))
+
+
+# The metadata file inside every exported artifact (ml/artifact.py writes it, ml/registry.py reads it).
+META_NAME = "inkbus.json"

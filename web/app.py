@@ -15,6 +15,7 @@ from web.bridge import EdgeBridge
 from web.errors import register_error_handlers
 from web.identity import init_identity, signing_key
 from web.limits import init_limits
+from web.model_api import register_model_api
 from web.ops import init_ops
 from web.pages import bp as pages_bp
 from web.socket_guards import guard_packets, refuse_oversize_polls
@@ -84,6 +85,7 @@ def create_app(
     store = store if store is not None else _open_store(settings)
     app.extensions["inkbus.store"] = store
     register_tutoring(app, socketio, bridge, sessions, _chat_core(settings, bridge, store))
+    register_model_api(app, bridge, settings)  # GET /api/v1/model: what serves (docs/LEARNING_LOOP.md)
     init_ops(app, bridge, app.extensions["inkbus.sessions"], settings)  # /metrics, /ops (docs/OBSERVABILITY.md)
     register_error_handlers(app)
     init_limits(app, settings)  # last: it wraps the registered doors' views

@@ -114,6 +114,15 @@ def openapi_document() -> dict:
                     },
                 }
             },
+            "/api/v1/model": {
+                "get": {
+                    "summary": "The serving model: version, classes, evaluation figures, versions that answered lately",
+                    "responses": {
+                        "200": _json({"type": "object"}, "What serves"),
+                        "503": _json(err, "No registry entry and no readable artifact (model_unknown)"),
+                    },
+                }
+            },
             "/healthz": {
                 "get": {"summary": "The process is alive", "responses": {"200": _json({"type": "object"}, "Alive")}}
             },

@@ -18,16 +18,20 @@ import socket
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from kombu import Consumer, Producer
 from pydantic import ValidationError
 
 from bus.consumer import ResilientConsumer, dead_letter_on_failure, drain, is_transport_error, take_ready
 from bus.schemas import RecognizeJob, Supersede
-from bus.topology import EVENTS_EXCHANGE, control_queue, declare_topology, event_routing_key, job_queue
+from bus.topology import ALERT_SOURCE, EVENTS_EXCHANGE, control_queue, declare_topology, event_routing_key, job_queue
 from inkbus.settings import Settings
 from observability.metrics import JobStats, observe_batch
 from workers.engine import RecognitionEngine, internal_error
+
+if TYPE_CHECKING:
+    from workers.swap import ModelSwapper
 
 log = logging.getLogger("inkbus.worker")
 
@@ -50,10 +54,17 @@ def _direct(fn, *args):
 
 class BatchingConsumer(ResilientConsumer):
     def __init__(
-        self, settings: Settings, engine: RecognitionEngine, *, url: str | None = None, offload: Callable | None = None
+        self,
+        settings: Settings,
+        engine: RecognitionEngine,
+        *,
+        url: str | None = None,
+        offload: Callable | None = None,
+        swapper: ModelSwapper | None = None,
     ):
         super().__init__(settings, url)
         self.engine = engine
+        self.swapper = swapper  # live model swap (workers/swap.py); None: the model never changes
         self.name = engine.worker_name
         # Under gevent the forward pass must leave the event loop: ``offload`` runs it on a real thread.
         self.offload = offload or _direct
@@ -93,10 +104,13 @@ class BatchingConsumer(ResilientConsumer):
         wait_s = self.settings.batch_wait_ms / 1000
         full = self.settings.batch_max
         with jobs, control:
+            if self.swapper is not None:
+                self.swapper.resync()  # promotions announced while this consumer was disconnected
             self.ready.set()
             log.info("worker %s consuming %s", self.name, jobs.queues[0].name)
             first = 0.0
             while not self.stopping:
+                self._between_batches(producer)
                 if not self._buf:
                     drain(conn, 0.5)
                     if not self._buf:
@@ -124,12 +138,27 @@ class BatchingConsumer(ResilientConsumer):
         message.reject(requeue=False)
 
     def _on_control(self, body, message) -> None:
+        if isinstance(body, dict) and body.get("type") == "model.promoted":
+            if self.swapper is not None:
+                self.swapper.on_control(body)
+            return
         try:
             note = Supersede.model_validate(body)
         except ValidationError:
             return
         if note.seq > self._latest.get(note.drawing_id, -1):
             self._latest.put(note.drawing_id, note.seq)
+
+    # -- model swap hook: the only place the recogniser changes, never inside a batch
+    def _between_batches(self, producer) -> None:
+        if self.swapper is None:
+            return
+        latest = self.swapper.current()
+        if latest is not self.engine.recognizer:
+            log.info("worker %s: model %s -> %s", self.name, self.engine.recognizer.version, latest.version)
+            self.engine.recognizer = latest
+        for alert in self.swapper.take_alerts():
+            producer.publish(alert.model_dump(mode="json"), routing_key=event_routing_key("alert", ALERT_SOURCE))
 
     # -- one batch
     def _triage(self, batch, producer) -> list:

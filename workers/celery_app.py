@@ -33,19 +33,20 @@ class BatchingStep(bootsteps.StartStopStep):
         self.threads: list[threading.Thread] = []
 
     def start(self, worker):
-        from ml.recognizer import Recognizer
         from workers.batcher import BatchingConsumer, default_worker_name
         from workers.engine import RecognitionEngine
+        from workers.swap import start_serving
 
         settings: Settings = worker.app.inkbus_settings
         _start_metrics(settings)
         if not settings.worker_batching:
             log.info("batching consumer disabled (INKBUS_WORKER_BATCHING=false)")
             return
-        recognizer = Recognizer(settings.model_path, settings.torch_threads)
-        metrics.set_model(recognizer.version)
+        swapper = start_serving(settings, default_worker_name())
+        recognizer = swapper.current()
         for i in range(settings.worker_concurrency):
-            consumer = BatchingConsumer(settings, RecognitionEngine(recognizer, default_worker_name(i)))
+            engine = RecognitionEngine(recognizer, default_worker_name(i))
+            consumer = BatchingConsumer(settings, engine, swapper=swapper)
             thread = threading.Thread(target=consumer.run, name=f"inkbus-batcher-{i}", daemon=True)
             thread.start()
             self.consumers.append(consumer)

@@ -71,13 +71,17 @@ def test_same_stages_and_a_gated_production_deploy():
         "Deploy dev",
         "Approve prod",
         "Deploy prod",
+        "Learning loop",
     ]
+    assert "triggeredBy 'TimerTrigger'" in JENKINSFILE  # the scheduled build runs the loop, never a deploy
     assert "input message:" in JENKINSFILE
     pipeline = yaml.safe_load(GITLAB.read_text())
     assert pipeline["stages"] == ["lint", "unit", "integration", "build", "deploy"]
     prod = pipeline["deploy-prod"]
     assert prod["environment"]["name"] == "production"
-    assert all(rule.get("when") == "manual" for rule in prod["rules"])
+    assert all(rule.get("when") in {"manual", "never"} for rule in prod["rules"])
+    assert [r["when"] for r in prod["rules"] if r["when"] == "never"] == ["never"]  # not from a scheduled pipeline
+    assert pipeline["learning-loop"]["rules"][0]["if"].startswith('$CI_PIPELINE_SOURCE == "schedule"')
     # Both run the integration tests through .ci/run, which installs rabbitmq-server on the job's machine:
     # rabbitmqctl is there, so the tests get private vhosts and the broker-restart fault test runs.
     assert pipeline["integration"]["script"] == ["bash .ci/run"] and "bash .ci/run" in JENKINSFILE

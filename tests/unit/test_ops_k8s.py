@@ -174,3 +174,20 @@ def test_no_secret_values_and_consistent_labels(rendered):
         assert labels["app.kubernetes.io/part-of"] == "inkbus", d["metadata"]["name"]
         assert labels["app.kubernetes.io/name"] == "inkbus", d["metadata"]["name"]
         assert labels["app.kubernetes.io/instance"] == f"inkbus-{overlay}"
+
+
+def test_the_learning_loop_runs_weekly_alone_with_its_own_identity(rendered):
+    overlay, docs = rendered
+    (cron,) = _of(docs, "CronJob")
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid" and cron["spec"]["jobTemplate"]["spec"]["backoffLimit"] == 0
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["args"][0] == "loop" and c["image"].split(":")[0].endswith("/inkbus-train") and ":" in c["image"]
+    assert pod["serviceAccountName"] == "inkbus-loop" and pod["automountServiceAccountToken"] is False
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
+    assert claims == {p["metadata"]["name"] for p in _of(docs, "PersistentVolumeClaim")}
+    (config,) = _of(docs, "ConfigMap")
+    assert config["data"]["INKBUS_MODEL_REGISTRY"].startswith("s3://inkbus-" + overlay)
+    assert config["data"]["INKBUS_MODEL_FROM_REGISTRY"] == "true"
+    for name in ("INKBUS_MODEL_REGISTRY", "INKBUS_MODEL_FROM_REGISTRY", "INKBUS_MODEL_CACHE_DIR"):
+        assert name.removeprefix("INKBUS_").lower() in Settings.model_fields

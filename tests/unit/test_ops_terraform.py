@@ -126,3 +126,19 @@ def test_terraform_fmt():
     exe = tool("terraform", "HashiCorp's terraform on PATH (the CI agent or image provides it)")
     res = subprocess.run([exe, "fmt", "-check", "-recursive", str(TF)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, f"not formatted: {res.stdout}"
+
+
+def test_the_model_registry_is_read_by_the_nodes_and_written_by_the_learning_loop_only():
+    res = _resources(TF / "modules" / "aws_inkbus")
+    assoc = res[("aws_eks_pod_identity_association", "loop")]
+    k8s_sa = (REPO_ROOT / "ops" / "k8s" / "base" / "learning-loop-serviceaccount.yaml").read_text()
+    assert f"name: {assoc['service_account']}" in k8s_sa and "aws_iam_role.loop.arn" in assoc["role_arn"]
+    docs = {}
+    for block in _load(TF / "modules" / "aws_inkbus" / "main.tf").get("data", []):
+        docs.update(block.get("aws_iam_policy_document", {}))
+    read_actions = {a for st in docs["registry_read"]["statement"] for a in st["actions"]}
+    assert "s3:PutObject" not in read_actions and "s3:GetObject" in read_actions
+    assert "registry_read" in res[("aws_iam_role_policy", "node_registry_read")]["policy"]
+    assert "registry_write" in res[("aws_iam_role_policy", "loop_registry_write")]["policy"]
+    gcp = _resources(TF / "modules" / "gcp_ml")
+    assert gcp[("google_storage_bucket_iam_member", "serving")]["role"] == "roles/storage.objectViewer"

@@ -21,6 +21,7 @@ module "app" {
   node_max           = 3
   certificate_arn    = var.certificate_arn
   alarm_topic_arn    = var.alarm_topic_arn
+  k8s_namespace      = "inkbus-dev" # ops/k8s/overlays/dev
   tags               = local.tags
 }
 

@@ -27,3 +27,8 @@ output "training_instance_template" {
   description = "GPU training instance template."
   value       = module.ml.instance_template
 }
+
+output "model_registry_uri" {
+  description = "INKBUS_MODEL_REGISTRY for ops/k8s/overlays/dev/configmap-registry-patch.yaml."
+  value       = module.app.model_registry_uri
+}

@@ -229,6 +229,88 @@ resource "aws_eks_node_group" "app" {
   tags       = var.tags
 }
 
+# --- Model registry (docs/LEARNING_LOOP.md): s3://<models bucket>/registry. The nodes (edge, workers) read it;
+# only the learning loop's service account writes, through EKS Pod Identity.
+data "aws_iam_policy_document" "registry_read" {
+  statement {
+    sid       = "ListRegistry"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.models.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["registry/*"]
+    }
+  }
+  statement {
+    sid       = "ReadRegistry"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.models.arn}/registry/*"]
+  }
+  statement {
+    sid       = "DecryptRegistry"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "node_registry_read" {
+  name   = "${var.name}-registry-read"
+  role   = aws_iam_role.node.id
+  policy = data.aws_iam_policy_document.registry_read.json
+}
+
+resource "aws_eks_addon" "pod_identity" {
+  cluster_name = aws_eks_cluster.this.name
+  addon_name   = "eks-pod-identity-agent"
+  tags         = var.tags
+}
+
+data "aws_iam_policy_document" "loop_assume" {
+  statement {
+    actions = ["sts:AssumeRole", "sts:TagSession"]
+    principals {
+      type        = "Service"
+      identifiers = ["pods.eks.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "registry_write" {
+  source_policy_documents = [data.aws_iam_policy_document.registry_read.json]
+  statement {
+    sid       = "WriteRegistry"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.models.arn}/registry/*"]
+  }
+  statement {
+    sid       = "EncryptRegistry"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+resource "aws_iam_role" "loop" {
+  name               = "${var.name}-learning-loop"
+  assume_role_policy = data.aws_iam_policy_document.loop_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "loop_registry_write" {
+  name   = "${var.name}-registry-write"
+  role   = aws_iam_role.loop.id
+  policy = data.aws_iam_policy_document.registry_write.json
+}
+
+resource "aws_eks_pod_identity_association" "loop" {
+  cluster_name    = aws_eks_cluster.this.name
+  namespace       = var.k8s_namespace
+  service_account = "inkbus-loop" # ops/k8s/base/learning-loop-serviceaccount.yaml
+  role_arn        = aws_iam_role.loop.arn
+  depends_on      = [aws_eks_addon.pod_identity]
+  tags            = var.tags
+}
+
 # --- ALB in front of the edge pods (registered by the AWS Load Balancer Controller's TargetGroupBinding)
 resource "aws_security_group" "alb" {
   name        = "${var.name}-alb"

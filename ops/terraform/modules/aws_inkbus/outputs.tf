@@ -37,3 +37,13 @@ output "alb_dns_name" {
   description = "Point the public host name (CNAME/alias) here."
   value       = aws_lb.edge.dns_name
 }
+
+output "model_registry_uri" {
+  description = "INKBUS_MODEL_REGISTRY of this deployment (the overlay's configmap-registry-patch.yaml)."
+  value       = "s3://${aws_s3_bucket.models.bucket}/registry"
+}
+
+output "learning_loop_role_arn" {
+  description = "IAM role the learning loop's service account (inkbus-loop) takes: writes the registry."
+  value       = aws_iam_role.loop.arn
+}

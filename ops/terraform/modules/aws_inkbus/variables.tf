@@ -74,3 +74,9 @@ variable "tags" {
   description = "Tags added to every resource."
   default     = {}
 }
+
+variable "k8s_namespace" {
+  type        = string
+  description = "Namespace of the app in the cluster (ops/k8s overlays): the learning loop's service account lives there."
+  default     = "inkbus"
+}

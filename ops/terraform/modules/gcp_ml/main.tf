@@ -36,6 +36,26 @@ resource "google_storage_bucket_iam_member" "training" {
   member = "serviceAccount:${google_service_account.training.email}"
 }
 
+# A deployment serving from GCP keeps its model registry in this bucket (gs://<bucket>/registry, docs/LEARNING_LOOP.md):
+# the serving identity only reads it, through Cloud Storage's S3-compatible API with an HMAC key; the learning loop
+# runs as the training identity above, which writes it.
+resource "google_service_account" "serving" {
+  project      = var.project_id
+  account_id   = "${var.name}-serving"
+  display_name = "Inkbus workers and edges (read the model registry)"
+}
+
+resource "google_storage_bucket_iam_member" "serving" {
+  bucket = google_storage_bucket.ml.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.serving.email}"
+}
+
+resource "google_storage_hmac_key" "serving" {
+  project               = var.project_id
+  service_account_email = google_service_account.serving.email
+}
+
 resource "google_compute_network" "training" {
   project                 = var.project_id
   name                    = "${var.name}-training"
