@@ -228,7 +228,6 @@ def promote(candidate, snapshot_version, data_dir, limit, bootstrap, force, reas
     from ml.artifact import ArtifactError
     from ml.registry import RegistryError, read_meta
     from ml.training.promote import gate, load_sets
-    from tutor.grading import Thresholds
 
     settings = _setup()
     if force and not reason:
@@ -241,8 +240,7 @@ def promote(candidate, snapshot_version, data_dir, limit, bootstrap, force, reas
             _fail("already_serving", f"{serving.version} is already the serving model")
         snap = _latest_snapshot(settings, snapshot_version or (meta.get("snapshot") or {}).get("version"))
         sets = load_sets(Path(data_dir) if data_dir else settings.data_dir, snap, limit=limit)
-        th = Thresholds(settings.feedback_low_confidence, settings.feedback_ambiguity_margin)
-        report = gate(Path(candidate), current, sets, th, bootstrap=bootstrap)
+        report = gate(Path(candidate), current, sets, bootstrap=bootstrap)
     except (RegistryError, ArtifactError) as exc:
         _fail("invalid_candidate", str(exc))
     try:

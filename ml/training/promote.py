@@ -3,11 +3,13 @@
 Both models are run by the serving ``Recognizer`` on the same samples: the fixed writer-disjoint
 UNIPEN validation writers, and the held-out learners of a snapshot (drawings from people the
 candidate never trained on). Per sample we record whether the top label is right, and what the
-practice grading (``tutor.grading``) would tell a learner:
+practice verdict (``ml.practice``, each model with the rule and temperature its artifact carries)
+would tell a learner:
 
 - *false rejection*: asked for the drawn character, the drawing is graded wrong;
-- *false acceptance*: asked for a look-alike of the drawn character (``o`` drawn, ``0`` asked; a
-  fixed, seeded choice per sample, the same for both models), the drawing is graded right.
+- *false acceptance*: asked for a look-alike of another shape (``9`` drawn, ``4`` asked; a fixed,
+  seeded choice per sample, the same for both models), the drawing is graded right. Same-shape twins
+  (``o`` drawn, ``0`` asked) are the target's shape and never count as false acceptance.
 
 Noise is measured with a paired bootstrap: the samples are resampled with replacement, and both
 models' figures are recomputed on the same resample, ``bootstrap`` times. The 95% interval of the
@@ -24,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.metadata import CLASS_INDEX, CLASSES, DIGITS, LOWER, UPPER
+from ml.metadata import CLASS_INDEX, CLASSES, DIGITS, LOWER, UPPER, same_shape
+from ml.practice import Rule, scores
 from ml.recognizer import Recognizer
 from ml.training import data as D
 from tutor.chars import lookalikes
-from tutor.grading import Thresholds, grade_practice
 
 CATEGORY_OF = {**dict.fromkeys(DIGITS, "digits"), **dict.fromkeys(UPPER, "upper"), **dict.fromkeys(LOWER, "lower")}
 HIGHER_IS_BETTER = {"top1": True, "false_rejection": False, "false_acceptance": False}
@@ -59,27 +61,23 @@ def load_sets(data_dir: Path, snapshot: Path | None, val_fraction: float = 0.1, 
 
 
 def impostor_targets(y: np.ndarray, seed: int = 0) -> np.ndarray:
-    """For each drawn class, a look-alike to have been asked for (a random other class when it has none)."""
+    """For each drawn class, a look-alike of another shape to have been asked for (a random character of
+    another shape when it has none)."""
     rng = np.random.default_rng(seed)
     out = np.empty_like(y)
     for i, label in enumerate(y):
         drawn = CLASSES[label]
-        pool = sorted(c for c in lookalikes(drawn) if c in CLASS_INDEX) or [c for c in CLASSES if c != drawn]
+        other = [c for c in CLASSES if c != drawn and not same_shape(c, drawn)]
+        pool = sorted(c for c in lookalikes(drawn) if c in other) or other
         out[i] = CLASS_INDEX[pool[rng.integers(len(pool))]]
     return out
 
 
-def _top(probs: np.ndarray, k: int = 5) -> list[dict]:
-    idx = np.argsort(-probs, kind="stable")[:k]
-    return [{"label": CLASSES[i], "p": float(probs[i])} for i in idx]
-
-
-def outcomes(probs: np.ndarray, y: np.ndarray, impostors: np.ndarray, th: Thresholds) -> dict[str, np.ndarray]:
-    """Per-sample 0/1 outcomes: top-1 right, falsely rejected, falsely accepted."""
+def outcomes(probs: np.ndarray, y: np.ndarray, impostors: np.ndarray, rule: Rule) -> dict[str, np.ndarray]:
+    """Per-sample 0/1 outcomes: top-1 right, falsely rejected, falsely accepted (``ml.practice``'s rule)."""
     top1 = (probs.argmax(1) == y).astype(float)
-    tops = [_top(p) for p in probs]
-    fr = np.array([not grade_practice(CLASSES[t], top, th).correct for top, t in zip(tops, y, strict=True)])
-    fa = np.array([bool(grade_practice(CLASSES[t], top, th).correct) for top, t in zip(tops, impostors, strict=True)])
+    fr = scores(probs, y, rule.kind) < rule.threshold
+    fa = scores(probs, impostors, rule.kind) >= rule.threshold
     return {"top1": top1, "false_rejection": fr.astype(float), "false_acceptance": fa.astype(float)}
 
 
@@ -106,23 +104,28 @@ def _slices(sets: list[EvalSet]) -> dict[str, np.ndarray]:
     return out
 
 
-def probabilities(model: Path, sets: list[EvalSet], batch: int = 256) -> np.ndarray:
+def probabilities(model: Path, sets: list[EvalSet], batch: int = 256) -> tuple[np.ndarray, Rule]:
+    """What serving answers with for every sample (calibrated), and the practice rule the artifact carries."""
     rec = Recognizer(model)
     inks = [ink for s in sets for ink in s.inks]
     parts = [rec.recognize(inks[i : i + batch]).probs for i in range(0, len(inks), batch)]
-    return np.concatenate(parts) if parts else np.zeros((0, len(CLASSES)), np.float32)
+    return (np.concatenate(parts) if parts else np.zeros((0, len(CLASSES)), np.float32)), rec.rule
 
 
-def gate(
-    candidate: Path, current: Path, sets: list[EvalSet], th: Thresholds, bootstrap: int = 1000, seed: int = 0
-) -> dict:
+def _with_rule(probs_rule: tuple[np.ndarray, Rule], y: np.ndarray, impostors: np.ndarray) -> tuple:
+    probs, rule = probs_rule
+    return probs, y, impostors, rule
+
+
+def gate(candidate: Path, current: Path, sets: list[EvalSet], bootstrap: int = 1000, seed: int = 0) -> dict:
     """The verdict (``promote``), its reasons, and every figure of both models with the difference's interval."""
     if not sets:
         return {"promote": False, "reasons": ["no evaluation data: neither validation ink nor held-out learners"]}
     y = np.concatenate([s.y for s in sets])
     impostors = impostor_targets(y, seed)
-    cur = outcomes(probabilities(current, sets), y, impostors, th)
-    cand = outcomes(probabilities(candidate, sets), y, impostors, th)
+    cur = outcomes(*_with_rule(probabilities(current, sets), y, impostors))
+    cand = outcomes(*_with_rule(probabilities(candidate, sets), y, impostors))
+
     rng = np.random.default_rng(seed)
     figures, reasons = {}, []
     for where, rows in _slices(sets).items():
