@@ -3,7 +3,7 @@
 Jobs    ``inkbus.jobs`` (direct, durable) --recognize--> ``inkbus.recognize`` (durable, classic)
         expired or rejected jobs --> ``inkbus.dlx`` (fanout) --> ``inkbus.recognize.dlq``
 Events  ``inkbus.events`` (topic, durable), routing keys ``<type>.<reply_to>``:
-        ``prediction.<edge>``, ``feedback.<edge>``, ``error.<edge>``; ``telemetry.<kind>``.
+        ``prediction.<edge>``, ``feedback.<edge>``, ``error.<edge>``.
         ``alert.ops`` (operators' alerts, posted by the bots).
         An edge binds ``*.<its id>``; fan-out consumers (feedback engine, sink, bots) bind ``prediction.*``
         (the feedback engine: ``inkbus.sub.feedback-engine``; the bots: ``inkbus.sub.bots`` on

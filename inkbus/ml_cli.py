@@ -50,7 +50,7 @@ def _path(**kw):
 @click.option("--no-resume", is_flag=True, help="Ignore an existing checkpoint.")
 @click.option("--init-from", type=_path(dir_okay=False, exists=True), help="Start from these weights (fine-tune).")
 @click.option("--version", "version", help="Version string stored in the artifact.")
-@click.option("--bf16", is_flag=True, help="bfloat16 autocast (about 2x faster on CPUs with AMX, and on GPUs).")
+@click.option("--bf16", is_flag=True, help="bfloat16 autocast (faster on CPUs with AMX and on GPUs).")
 @click.option("--dry-run", is_flag=True, help="Tiny subset, one epoch, seconds (CI).")
 def train(data_dir, out, checkpoint_dir, log_path, no_resume, version, **kw) -> None:
     """Train the recogniser and export the serving artifact (resumes from its checkpoint)."""

@@ -1,4 +1,4 @@
-"""Step 4's commands: ``feedback``, ``bots``, ``migrate``, ``export-corrections`` (docs/TUTORING.md)."""
+"""Practice-mode commands: ``feedback``, ``bots``, ``migrate``, ``export-corrections`` (docs/TUTORING.md)."""
 
 from __future__ import annotations
 

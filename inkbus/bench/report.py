@@ -182,7 +182,7 @@ def markdown(r: dict, command: str, plot_name: str | None) -> str:
         "## Results",
         table(r),
         "",
-        "## Targets (issue 7)",
+        "## Targets",
         "",
         *target_rows(r),
         "",

@@ -54,7 +54,7 @@ class TrainConfig:
     calib_fraction: float = 0.1  # writers held out of training for calibration and grading thresholds
     init_from: Path | None = None  # start from these weights (an artifact or a checkpoint): fine-tuning
     arch: str = "cnn"  # "cnn": the image model; "seq": the stroke-sequence model (ml/training/seqtrain.py)
-    bf16: bool = False  # bfloat16 autocast + channels-last: about 2x faster on CPUs with AMX / AVX512-BF16
+    bf16: bool = False  # bfloat16 autocast + channels-last: faster on CPUs with AMX (EXPERIMENTS.md, "Speed")
     version: str = field(default_factory=lambda: time.strftime("inknet-%Y%m%d-%H%M"))
     command: str = field(default_factory=lambda: " ".join(["inkbus", *sys.argv[1:]]))
 
