@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from inkbus.choices import ASYNC_MODES, LOG_LEVELS, WORKER_POOLS
+
 if TYPE_CHECKING:
     from inkbus.settings import Settings
-
-ASYNC_MODES = ["gevent", "threading", "eventlet"]
 
 
 def _settings(**overrides) -> Settings:
@@ -84,6 +84,7 @@ class _LazyGroup(click.Group):
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="inkbus", prog_name="inkbus", message="%(prog)s %(version)s")
 def main() -> None:
     """Inkbus: real-time handwriting recognition over RabbitMQ.
 
@@ -143,9 +144,15 @@ def edge(host, port, async_mode) -> None:
 
 
 @main.command()
-@click.option("--pool", type=click.Choice(["solo", "threads", "prefork"]), help="Celery pool [INKBUS_WORKER_POOL].")
+@click.option("--pool", type=click.Choice(WORKER_POOLS), help="Celery pool [INKBUS_WORKER_POOL].")
 @click.option("--concurrency", type=click.IntRange(1, 64), help="Batching consumers [INKBUS_WORKER_CONCURRENCY].")
-@click.option("--loglevel", default="INFO", show_default=True)
+@click.option(
+    "--loglevel",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    help="Celery's log level.",
+)
 def worker(pool, concurrency, loglevel) -> None:
     """Distributed deployment: a Celery worker running the micro-batching recogniser."""
     settings = _settings(worker_pool=pool, worker_concurrency=concurrency)
@@ -189,7 +196,9 @@ def sink() -> None:
     help="Labels per answer (62 prints every class).",
 )
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), help="Model artifact [INKBUS_MODEL_PATH].")
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=256, show_default=True)
+@click.option(
+    "--batch-size", type=click.IntRange(1, 4096), default=256, show_default=True, help="Inks per forward pass."
+)
 def recognize(source, top_k, model_path, batch_size) -> None:
     """Recognise ink from FILE (or - for stdin), in-process, no broker needed.
 

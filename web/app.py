@@ -11,6 +11,7 @@ from flask_socketio import SocketIO
 
 from inkbus.settings import Settings
 from web.api import bp as api_bp
+from web.apidocs import bp as apidocs_bp
 from web.bridge import EdgeBridge
 from web.errors import register_error_handlers
 from web.ops import init_ops
@@ -65,6 +66,7 @@ def create_app(
     app.extensions["inkbus.socketio"] = socketio
     app.register_blueprint(api_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(apidocs_bp)  # /api/docs
     app.extensions["inkbus.sessions"] = sessions = register_socket_handlers(socketio, bridge, settings)
     # Tutoring (docs/TUTORING.md): practice checks, feedback to the page, and the chat API.
     store = store if store is not None else _open_store(settings)
