@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run      install everything and start the embedded app (prints the URL)"
 	@echo "make test     install the test dependencies and run the default test suite"
-	@echo "make lint     ruff"
+	@echo "make lint     ruff, mypy and the import contracts (.importlinter)"
 	@echo "make dashboards  regenerate the Grafana JSON from observability/grafana/dashboards.py"
 
 $(BIN)/python:
@@ -82,6 +82,7 @@ test-integration: install-test
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 fmt: install-test
 	$(BIN)/ruff format .

@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterator
 from typing import TextIO
 
+import numpy as np
+
 from inkbus.settings import Settings
 from ml.ink import InkError, is_degenerate, validate_ink
 
@@ -33,11 +35,11 @@ def recognize_stream(source: TextIO, out: TextIO, settings: Settings, *, top_k: 
 
     rec = Recognizer(settings.model_path)  # a batch job on this machine alone: torch's default, every core
     ok = True
-    pending: list[tuple[dict, object]] = []  # (output row, strokes or InkError)
+    pending: list[tuple[dict, list[np.ndarray] | InkError]] = []  # (output row, strokes or InkError)
 
     def flush() -> None:
         good = [s for _, s in pending if not isinstance(s, InkError)]
-        probs = rec.recognize(good).probs if good else []
+        probs = rec.recognize(good).probs if good else np.zeros((0, 0))
         i = 0
         for row, s in pending:
             if isinstance(s, InkError):
@@ -49,6 +51,7 @@ def recognize_stream(source: TextIO, out: TextIO, settings: Settings, *, top_k: 
         pending.clear()
 
     for obj, err in _records(source):
+        strokes: list[np.ndarray] | InkError
         if err is None:
             try:
                 strokes = validate_ink(obj)
