@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install install-test chromium observability-tools ops-tools image image-push deploy run test test-unit test-integration lint fmt clean
+.PHONY: help install install-test test-services chromium observability-tools ops-tools image image-push deploy run test test-unit test-integration lint fmt clean
 
 help:
 	@echo "make run      install everything and start the embedded app (prints the URL)"
@@ -30,6 +30,13 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	@touch $@
+
+# Debian's RabbitMQ and PostgreSQL: the integration tests start private ones on free ports (tests/services.py),
+# so the packages only have to be installed, not running.
+SERVICE_BINS := /usr/lib/rabbitmq/bin/rabbitmq-server
+test-services:
+	@for f in $(SERVICE_BINS); do test -x $$f || missing=1; done; ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends rabbitmq-server postgresql; fi
 
 # Debian's Chromium for the e2e tests (never `playwright install`: it downloads a browser of its own).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -65,7 +72,7 @@ $(NPM_GROOVY_LINT): | $(BIN)/python
 
 install: $(VENV)/.installed web/node_modules/.package-lock.json
 
-install-test: $(VENV)/.installed-test web/node_modules/.package-lock.json chromium observability-tools ops-tools $(CHECKOV) $(NPM_GROOVY_LINT)
+install-test: $(VENV)/.installed-test web/node_modules/.package-lock.json test-services chromium observability-tools ops-tools $(CHECKOV) $(NPM_GROOVY_LINT)
 
 run: install
 	$(BIN)/inkbus run

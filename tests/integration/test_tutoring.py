@@ -11,24 +11,24 @@ import uuid
 import pytest
 
 from tests.helpers import sample_ink, wait_until
+from tests.ops_tools import missing
 from tests.standins import StandIn
-
-PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test", "connect_timeout": 3}
 
 
 @pytest.fixture(scope="module")
-def pg_url():
-    """A throw-away PostgreSQL database for this test session, dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
+def pg_url(postgres_url):
+    """A throw-away PostgreSQL database on the tests' server (tests/conftest.py), dropped afterwards."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    server = make_url(postgres_url)
     try:
-        admin = psycopg.connect(**PG_ADMIN, autocommit=True)
+        admin = psycopg.connect(server.set(drivername="postgresql").render_as_string(False), autocommit=True)
     except psycopg.OperationalError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable: {exc}")
-        pytest.skip(f"PostgreSQL is not reachable: {exc}")
+        missing(f"PostgreSQL is not reachable at {server.render_as_string()}: {exc}")
     name = f"inkbus_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://{PG_ADMIN['user']}@{PG_ADMIN['host']}:{PG_ADMIN['port']}/{name}"
+    yield server.set(database=name).render_as_string(False)
     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()
 
