@@ -42,6 +42,7 @@ def _private_vhost(url: str):
 # Why this run has no private broker, for the tests that need one.
 _BROKER_PROBLEM: list[str | None] = [None]
 PRIVATE_BROKER = pytest.StashKey[bool]()  # whether this run started its own broker
+BROKER_SERVICE = pytest.StashKey[object]()  # that broker (tests/services.py:Service), for broker_ctl
 
 
 def _needs_broker(session) -> bool:
@@ -72,6 +73,7 @@ def settings(request):
     else:
         broker, _BROKER_PROBLEM[0] = _start("rabbitmq")
         request.config.stash[PRIVATE_BROKER] = broker is not None
+        request.config.stash[BROKER_SERVICE] = broker
         # Nothing listens on a fresh free port: tests that need the broker fail or skip with the reason.
         url = broker.url if broker else f"amqp://guest:guest@127.0.0.1:{free_port()}//"
     saved = os.environ.get("INKBUS_TEST_BROKER_URL")
@@ -112,6 +114,16 @@ def rabbit_url(settings) -> str:
     if not broker_reachable(settings):
         missing(_BROKER_PROBLEM[0] or f"RabbitMQ is not reachable at {settings.broker_url} (INKBUS_TEST_BROKER_URL)")
     return settings.broker_url
+
+
+@pytest.fixture
+def broker_ctl(rabbit_url, pytestconfig):
+    """``broker_ctl("stop_app")``: rabbitmqctl against this run's private broker. A broker named by
+    INKBUS_TEST_BROKER_URL may be shared with other runs: tests that stop it are skipped there."""
+    broker = pytestconfig.stash.get(BROKER_SERVICE, None)
+    if broker is None:
+        pytest.skip("stops the broker: only done to the private one a run starts (INKBUS_TEST_BROKER_URL is set)")
+    return broker.ctl
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from tests.helpers import free_port, port_open
 # The script the Debian wrapper (/usr/sbin/rabbitmq-server) runs after switching to the rabbitmq user: any user
 # may run it when every directory it writes to is its own.
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 RABBITMQ_BOOT_S = 120  # a few seconds on a quiet machine; far more on a loaded CI runner
 
 
@@ -38,6 +39,13 @@ class Service:
     stop_cmds: list[list[str]] = field(default_factory=list)
     proc: subprocess.Popen | None = None
     user: str | None = None
+    env: dict[str, str] = field(default_factory=dict)  # what its control tools need to find it
+
+    def ctl(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """``rabbitmqctl ARGS`` against this node (its name and Erlang cookie), never the host's broker."""
+        return subprocess.run(
+            [RABBITMQCTL, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=True
+        )
 
     def stop(self) -> None:
         for cmd in self.stop_cmds:
@@ -99,7 +107,7 @@ def start_rabbitmq(parent: Path | None = None) -> Service:
     log = work / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([exe], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    service = Service("rabbitmq", f"amqp://guest:guest@127.0.0.1:{port}//", work, proc=proc)
+    service = Service("rabbitmq", f"amqp://guest:guest@127.0.0.1:{port}//", work, proc=proc, env=env)
     deadline = time.monotonic() + RABBITMQ_BOOT_S
     while not port_open(port):
         if proc.poll() is not None or time.monotonic() > deadline:
