@@ -56,7 +56,8 @@ def job_delivery_mode(settings: Settings) -> int:
     return 2 if settings.job_persistent else 1
 
 
-def job_queue(settings: Settings) -> Queue:
+def job_queue() -> Queue:
+    """The one job queue every worker consumes (its arguments are the same for every deployment)."""
     return Queue(
         JOB_QUEUE_NAME,
         JOBS_EXCHANGE,
@@ -136,7 +137,7 @@ def declare_topology(channel, settings: Settings) -> None:
     for ex in (JOBS_EXCHANGE, DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, CONTROL_EXCHANGE):
         ex(channel).declare()
     dead_letter_queue(settings)(channel).declare()
-    job_queue(settings)(channel).declare()
+    job_queue()(channel).declare()
 
 
 TELEMETRY_SINK = "telemetry"  # subscriber name of the telemetry sink (`inkbus sink`)

@@ -19,7 +19,7 @@ from nacl.signing import VerifyKey
 
 from chatbots.core import ChatCore, Reply
 from chatbots.slack import event_reply
-from web.errors import error_response
+from inkbus.http_errors import error_response
 
 log = logging.getLogger("inkbus.discord")
 MAX_AGE_S = 300

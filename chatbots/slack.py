@@ -17,8 +17,8 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
 from chatbots.core import ChatCore, Reply
+from inkbus.http_errors import error_response
 from inkbus.settings import Settings
-from web.errors import error_response
 
 log = logging.getLogger("inkbus.slack")
 MAX_AGE_S = 300  # Slack's replay window: older signed requests are rejected

@@ -57,6 +57,17 @@ def _logging(settings: Settings) -> None:
     setup_logging(settings.log_level, settings.log_json)
 
 
+def _require_extra(extra: str, modules: list[str]) -> None:
+    """Stop with the install command when a command's optional dependencies are missing, not a traceback."""
+    from importlib.util import find_spec
+
+    missing = [m for m in modules if find_spec(m) is None]
+    if missing:
+        raise click.ClickException(
+            f"this command needs {', '.join(missing)}: pip install 'inkbus[{extra}]' (`make run` installs all)"
+        )
+
+
 class _LazyGroup(click.Group):
     """Commands kept in other modules load only when used (or listed by --help): importing them
     up front would import Settings, and with it threading, before `run` and `edge` choose their
@@ -223,6 +234,7 @@ def bench(plan, jobs, out_dir, docs) -> None:
     """Ceiling, live path, saturation and the naive designs, measured in one run against RabbitMQ."""
     from pathlib import Path
 
+    _require_extra("bench", ["aiohttp", "requests", "matplotlib", "torch", "celery"])
     from inkbus.bench.run import run_bench
 
     settings = _settings()

@@ -1,11 +1,14 @@
 """``inkbus train`` and ``inkbus eval``. Torch and the training code load inside the commands only.
 
-The SageMaker entry point (``ml/training/sagemaker_entry.py``) runs this same ``train`` command,
-with its defaults taken from the SM_* variables.
+SageMaker's entry script (staged by ``ml/training/sagemaker_launch.py``) calls ``sagemaker_main``: this same
+``train`` command with its defaults taken from the SM_* variables.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -124,8 +127,6 @@ def train(data_dir, out, checkpoint_dir, log_path, no_resume, version, **kw) -> 
 @click.option("--version", "version", required=True, help="Version string stored in the artifact.")
 def ensemble(image_paths, seq_paths, out, image_weight, version) -> None:
     """Join image-CNN and stroke-sequence artifacts (each option repeatable) into one serving artifact."""
-    import sys
-
     from ml.training.ensemble import build_ensemble
 
     command = " ".join(["inkbus", *sys.argv[1:]])
@@ -168,3 +169,11 @@ def fetch_emnist(data_dir, url, subset) -> None:
 
     s = Settings()
     click.echo(fetch(url or s.emnist_url, data_dir or s.data_dir, subset))
+
+
+def sagemaker_main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> None:
+    """SageMaker script mode: ``inkbus train`` with the SM_* defaults (ml/training/sagemaker_entry.py)."""
+    from ml.training.sagemaker_entry import train_args
+
+    argv = sys.argv[1:] if argv is None else argv
+    train.main(args=train_args(argv, os.environ if env is None else env), prog_name="inkbus train")

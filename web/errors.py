@@ -1,13 +1,10 @@
-"""One error body everywhere: ``{"error": {"code": "...", "message": "..."}}``."""
+"""The edge's error handlers; the error body itself is ``inkbus/http_errors.py`` (shared with the chat webhooks)."""
 
 from __future__ import annotations
 
-from flask import jsonify
+from inkbus.http_errors import error_response
 
-
-def error_response(status: int, code: str, message: str, **extra):
-    body = {"error": {"code": code, "message": message, **extra}}
-    return jsonify(body), status
+__all__ = ["INK_STATUS", "error_response", "register_error_handlers"]
 
 
 # Which HTTP status an ink validation code maps to.

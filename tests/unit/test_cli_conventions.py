@@ -51,3 +51,13 @@ def test_python_dash_m_runs_the_same_command():
 def test_every_package_is_marked_typed():
     for pkg in ("inkbus", "bus", "producers", "workers", "web", "chatbots", "tutor", "ml", "observability"):
         assert (REPO_ROOT / pkg / "py.typed").is_file(), pkg
+
+
+def test_a_missing_extra_is_named_not_a_traceback(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "requests" else real(name, *a))
+    res = CliRunner().invoke(main, ["bench", "--tiny"])
+    assert res.exit_code == 1 and "pip install 'inkbus[bench]'" in res.output and "requests" in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
