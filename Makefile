@@ -33,6 +33,9 @@ $(VENV)/.installed-test: pyproject.toml requirements/test.txt $(VENV)/.installed
 # Run after changing a dependency in pyproject.toml; commit the result.
 UV_VERSION := 0.13.9
 LOCK_ROLES := edge worker feedback bots sink train serve all
+# torch's CPU build: from pip's find-links when the machine has one (PIP_FIND_LINKS), else PyTorch's CPU index.
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+LOCK_EXTRA ?= $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--extra-index-url $(TORCH_CPU_INDEX) --index-strategy unsafe-best-match)
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock"
 lock: | $(BIN)/python
 	$(BIN)/pip install -q uv==$(UV_VERSION)
