@@ -210,14 +210,17 @@ def sink() -> None:
 @click.option(
     "--batch-size", type=click.IntRange(1, 4096), default=256, show_default=True, help="Inks per forward pass."
 )
-def recognize(source, top_k, model_path, batch_size) -> None:
-    """Recognise ink from FILE (or - for stdin), in-process, no broker needed.
+@click.option("--url", help="Ask a running edge's HTTP API at this base URL instead of recognising in-process.")
+def recognize(source, top_k, model_path, batch_size, url) -> None:
+    """Recognise ink from FILE (or - for stdin), in-process (no broker needed) or through an edge (--url).
 
     Input: one ink JSON object, or JSON lines of ink objects. Output: one JSON line per input with
     its other keys (label, id, ...) plus "top"; a bad line gives {"error": {...}} and exit status 1.
     """
-    from inkbus.recognize_cli import recognize_stream
+    from inkbus.recognize_cli import recognize_remote, recognize_stream
 
+    if url:
+        sys.exit(0 if recognize_remote(source, sys.stdout, url, top_k=top_k) else 1)
     settings = _settings(model_path=model_path)
     ok = recognize_stream(source, sys.stdout, settings, top_k=top_k, batch_size=batch_size)
     sys.exit(0 if ok else 1)

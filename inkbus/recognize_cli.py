@@ -69,3 +69,28 @@ def recognize_stream(source: TextIO, out: TextIO, settings: Settings, *, top_k: 
             flush()
     flush()
     return ok
+
+
+def recognize_remote(source: TextIO, out: TextIO, base_url: str, *, top_k: int) -> bool:
+    """The same input and output as ``recognize_stream``, answered by a running edge's HTTP API."""
+    from inkbus.client import InkbusClient, InkbusError
+
+    api = InkbusClient(base_url)
+    ok = True
+    for obj, err in _records(source):
+        row = {k: v for k, v in obj.items() if k != "strokes"} if isinstance(obj, dict) else {}
+        try:
+            if err is not None:
+                raise err
+            strokes = obj.get("strokes") if isinstance(obj, dict) else None
+            pred = api.recognize(strokes, top=top_k)  # type: ignore[arg-type]  # the server validates
+            row["top"] = [{"label": t.label, "p": t.p} for t in pred.top]
+        except InkError as exc:
+            ok, row["error"] = False, exc.as_dict()
+        except InkbusError as exc:
+            ok, row["error"] = False, {"code": exc.code, "message": exc.message}
+            if exc.status == 0 or exc.status >= 500:  # the server, not this line: no point in going on
+                out.write(json.dumps(row) + "\n")
+                return False
+        out.write(json.dumps(row) + "\n")
+    return ok
