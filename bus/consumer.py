@@ -1,4 +1,5 @@
-"""The reconnect loop every long-running bus consumer shares (workers, feedback engine, bots, sink).
+"""The reconnect loop every long-running bus consumer shares (workers, feedback engine, bots, sink, the edge's
+reply queue).
 
 A subclass implements ``serve(conn)``: declare, consume, loop until ``stopping``. When the broker
 goes away, ``run`` releases the connection, calls ``on_disconnect`` (drop per-channel state: the
@@ -43,10 +44,10 @@ def take_ready(conn) -> bool:
 class ResilientConsumer:
     name = "consumer"
 
-    def __init__(self, settings: Settings, url: str | None = None):
+    def __init__(self, settings: Settings, url: str | None = None, ready=None):
         self.settings = settings
         self.url = url or settings.broker_url
-        self.ready = threading.Event()  # set by serve() once it consumes
+        self.ready = ready if ready is not None else threading.Event()  # set by serve() once it consumes
         self._stop = threading.Event()
 
     @property
@@ -65,6 +66,10 @@ class ResilientConsumer:
     def on_release(self) -> None:
         """Called whenever a connection is given up, cleanly or not."""
 
+    def pause(self, seconds: float) -> None:
+        """The backoff wait; ends early on ``stop``. A green server may wait its own way."""
+        self._stop.wait(seconds)
+
     def run(self) -> None:
         backoff = 0.2
         while not self._stop.is_set():
@@ -82,7 +87,7 @@ class ResilientConsumer:
                     log.warning("%s lost the broker (%s); reconnecting in %.1fs", self.name, exc, backoff)
                 else:
                     log.exception("%s failed; restarting its consumer in %.1fs", self.name, backoff)
-                self._stop.wait(backoff)
+                self.pause(backoff)
                 backoff = min(backoff * 2, 3.0)
             finally:
                 self.on_release()

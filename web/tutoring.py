@@ -59,8 +59,7 @@ class Tutoring:
             raise EventError("invalid_target", "pick one character to practise: 0–9, A–Z or a–z")
         if not isinstance(learner, str) or not LEARNER.match(learner):
             raise EventError("invalid_learner", "a learner name is 1–64 letters, digits or . _ - @")
-        with self.sessions._lock:
-            ink = [list(st) for st in d.strokes]
+        ink = self.sessions.ink(d)
         try:
             if is_degenerate(validate_ink({"strokes": ink})):
                 raise InkError("degenerate_ink", "that is a single dot: draw the whole character")
@@ -97,10 +96,8 @@ class Tutoring:
         payload = {k: body.get(k) for k in FEEDBACK_FIELDS}
         if body.get("mode") == "free":
             # A free-drawing hint is about one guess: only worth showing while that guess is the newest.
-            with self.sessions._lock:
-                d = self.sessions._drawings.get(sid)
-                if d is None or meta.get("seq") != d.emitted:
-                    return
+            if not self.sessions.shows(sid, meta.get("seq")):
+                return
             payload["seq"] = meta.get("seq")
         self.socketio.emit("feedback", payload, to=sid)
 
