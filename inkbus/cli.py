@@ -46,6 +46,7 @@ def _prepare_async(mode: str) -> None:
 
         monkey.patch_all()
     elif mode == "eventlet":
+        _require_extra("eventlet", ["eventlet"])
         import eventlet
 
         eventlet.monkey_patch()
@@ -112,7 +113,7 @@ def main() -> None:
 @click.option(
     "--async-mode",
     type=click.Choice(ASYNC_MODES),
-    help="Flask-SocketIO async mode [INKBUS_ASYNC_MODE].",
+    help="Flask-SocketIO async mode [INKBUS_ASYNC_MODE]; eventlet needs the `eventlet` extra.",
 )
 def run(host, port, workers, async_mode) -> None:
     """Embedded default: edge and workers in one process.
@@ -134,7 +135,7 @@ def run(host, port, workers, async_mode) -> None:
 @click.option(
     "--async-mode",
     type=click.Choice(ASYNC_MODES),
-    help="Flask-SocketIO async mode [INKBUS_ASYNC_MODE].",
+    help="Flask-SocketIO async mode [INKBUS_ASYNC_MODE]; eventlet needs the `eventlet` extra.",
 )
 def edge(host, port, async_mode) -> None:
     """Distributed deployment: the web edge (HTTP API + Socket.IO) against RabbitMQ."""
