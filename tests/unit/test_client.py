@@ -25,6 +25,7 @@ def base_url(settings, memory_worker):
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(5)
+    app.extensions["inkbus.bridge"].stop()  # its reply consumer must not outlive the module
 
 
 def test_recognize_health_ready_and_version(base_url):
