@@ -22,8 +22,8 @@ def drain(conn, timeout: float) -> None:
 
     The heartbeat check runs after every wait, not only after a quiet one: a consumer that never
     acks (an edge's replies) sends nothing while frames keep coming, and the broker closed such a
-    connection for missed heartbeats after 20 s of steady load (the benchmark's saturation runs).
-    py-amqp's check costs a few microseconds and only writes when an interval has passed.
+    connection for missed heartbeats under steady load (docs/WEB.md, "Heartbeats while busy"). py-amqp's
+    check is cheap and only writes when an interval has passed.
     """
     try:
         conn.drain_events(timeout=timeout)

@@ -323,7 +323,7 @@ def register_socket_handlers(socketio: SocketIO, bridge, settings: Settings) -> 
 
     # The drawing events go straight to python-socketio's server, not through Flask-SocketIO's wrapper:
     # that wrapper builds a Flask app and request context for every event (URL matching included),
-    # which py-spy showed as a quarter of the edge's CPU under 60 drawers. These handlers need no
+    # which py-spy showed as a large share of the edge's CPU (docs/WEB.md). These handlers need no
     # Flask context: they get the sid as an argument and emit through the server.
     def guarded(name, fn):
         def handler(sid, payload=None, *_extra):
