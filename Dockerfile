@@ -14,11 +14,12 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 # torch's CPU wheel first: PyPI's Linux torch is the CUDA build (gigabytes the serving image never uses).
-# pyproject pins torch==2.13.0, which 2.13.0+cpu satisfies, so the install below keeps it.
+# pyproject and the lock pin torch==2.13.0, which 2.13.0+cpu satisfies, so the install below keeps it.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 RUN pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0+cpu
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY requirements/serve.txt ./serve.txt
 COPY inkbus ./inkbus
 COPY bus ./bus
 COPY producers ./producers
@@ -28,8 +29,8 @@ COPY chatbots ./chatbots
 COPY tutor ./tutor
 COPY ml ./ml
 COPY observability ./observability
-# The main dependencies only: they are the serving set (train, bench, test are extras).
-RUN pip install . && pip check
+# The serving roles' extras at the versions of their lock (requirements/serve.txt): no training, bench or tests.
+RUN pip install -c serve.txt '.[serve]' && pip check
 
 # --- runtime: no compiler, no npm, no source tree; a non-root user
 FROM python:3.11.11-slim-bookworm AS runtime

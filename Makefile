@@ -4,36 +4,63 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install install-test chromium observability-tools ops-tools image image-train image-push deploy run test test-unit test-integration lint fmt clean learning-loop
+.PHONY: help lock install install-test test-services chromium observability-tools ops-tools image image-train image-push deploy run test test-unit test-integration lint fmt clean learning-loop
 
 help:
 	@echo "make run      install everything and start the embedded app (prints the URL)"
 	@echo "make test     install the test dependencies and run the default test suite"
-	@echo "make lint     ruff"
+	@echo "make lint     ruff, mypy and the import contracts (.importlinter)"
 	@echo "make dashboards  regenerate the Grafana JSON from observability/grafana/dashboards.py"
+	@echo "make lock     re-resolve requirements/*.txt (the exact versions) from pyproject.toml's ranges"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# Reinstall only when the dependency list changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+# Reinstall only when the dependency list changes. Versions come from the lock files (requirements/*.txt, made
+# by `make lock` from pyproject's ranges); pyproject's extras say which packages each role gets.
+$(VENV)/.installed: pyproject.toml requirements/all.txt | $(BIN)/python
+	$(BIN)/pip install -q -c requirements/all.txt -e '.[all]'
 	@touch $@
 
-$(VENV)/.installed-train: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[train]'
+$(VENV)/.installed-train: pyproject.toml requirements/train.txt $(VENV)/.installed
+	$(BIN)/pip install -q -c requirements/all.txt -e '.[train]'
 	@touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml requirements/test.txt $(VENV)/.installed
+	$(BIN)/pip install -q -c requirements/test.txt -e '.[test]'
 	@touch $@
+
+# requirements/<role>.txt: the exact versions of one role (pyproject's extra of that name), all resolved
+# together (each role's lock is a subset of test.txt, so every role runs the versions the tests ran).
+# torch's local label (+cpu) is dropped: the CPU wheel and PyPI's build both satisfy `torch==X`.
+# Run after changing a dependency in pyproject.toml; commit the result.
+UV_VERSION := 0.13.9
+LOCK_ROLES := edge worker feedback bots sink train serve all
+# torch's CPU build: from pip's find-links when the machine has one (PIP_FIND_LINKS), else PyTorch's CPU index.
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+LOCK_EXTRA ?= $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--extra-index-url $(TORCH_CPU_INDEX) --index-strategy unsafe-best-match)
+LOCK_FLAGS := --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock"
+lock: | $(BIN)/python
+	$(BIN)/pip install -q uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml --extra test $(LOCK_FLAGS) $(LOCK_EXTRA) -o requirements/test.txt
+	for r in $(LOCK_ROLES); do \
+	  $(BIN)/uv pip compile pyproject.toml --extra $$r -c requirements/test.txt $(LOCK_FLAGS) $(LOCK_EXTRA) \
+	    -o requirements/$$r.txt || exit 1; done
+	sed -i 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/' requirements/*.txt
 
 # The page's front-end packages (socket.io-client) from npm, exactly as web/package-lock.json pins them.
 # The edge serves them from web/node_modules: never a CDN, never copied into the repo.
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	@touch $@
+
+# Debian's RabbitMQ and PostgreSQL: the integration tests start private ones on free ports (tests/services.py),
+# so the packages only have to be installed, not running.
+SERVICE_BINS := /usr/lib/rabbitmq/bin/rabbitmq-server
+test-services:
+	@for f in $(SERVICE_BINS); do test -x $$f || missing=1; done; ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends rabbitmq-server postgresql; fi
 
 # Debian's Chromium for the e2e tests (never `playwright install`: it downloads a browser of its own).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -69,7 +96,7 @@ $(NPM_GROOVY_LINT): | $(BIN)/python
 
 install: $(VENV)/.installed web/node_modules/.package-lock.json
 
-install-test: $(VENV)/.installed-test web/node_modules/.package-lock.json chromium observability-tools ops-tools $(CHECKOV) $(NPM_GROOVY_LINT)
+install-test: $(VENV)/.installed-test web/node_modules/.package-lock.json test-services chromium observability-tools ops-tools $(CHECKOV) $(NPM_GROOVY_LINT)
 
 run: install
 	$(BIN)/inkbus run
@@ -86,13 +113,15 @@ test-integration: install-test
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports  # the contracts in .importlinter
 
 fmt: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 dashboards: install
-	$(BIN)/python -m observability.grafana.dashboards
+	$(BIN)/python -m observability.grafana.dashboards  # grafanalib: the `dashboards` extra, part of `all`
 
 # Delivery (Jenkinsfile, .gitlab-ci.yml; docs/DEPLOY.md): one image for every role, deployed by kustomize overlay.
 IMAGE ?= inkbus

@@ -49,3 +49,29 @@ def queue_stats(channel, queue_name: str) -> tuple[int, int]:
     """(messages ready, consumers) of a queue, without declaring it."""
     ok = channel.queue_declare(queue=queue_name, passive=True)
     return int(ok.message_count), int(ok.consumer_count)
+
+
+def read_queue_stats(settings: Settings, names: list[str], url: str | None = None) -> dict[str, tuple[int, int] | None]:
+    """``queue_stats`` of each queue over one short-lived connection: None for a queue that does not exist,
+    and for every queue when the broker is unreachable. For callers without a channel of their own (the edge
+    asks over its publisher's pooled channels instead: ``JobPublisher.queue_stats``)."""
+    found: dict[str, tuple[int, int] | None] = dict.fromkeys(names)
+    conn = connect(settings, url)
+    try:
+        conn.ensure_connection(max_retries=1, timeout=settings.broker_connect_timeout_s)
+        for name in names:
+            ch = conn.channel()  # a passive declare of a missing queue closes its channel: one each
+            try:
+                found[name] = queue_stats(ch, name)
+            except Exception:  # the queue does not exist (or the channel broke): nothing to report
+                pass
+            finally:
+                try:
+                    ch.close()
+                except Exception:  # already closed by the broker
+                    pass
+    except Exception:  # any transport error means "unreachable"
+        pass
+    finally:
+        conn.release()
+    return found

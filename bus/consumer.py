@@ -1,4 +1,5 @@
-"""The reconnect loop every long-running bus consumer shares (workers, feedback engine, bots, sink).
+"""The reconnect loop every long-running bus consumer shares (workers, feedback engine, bots, sink, the edge's
+reply queue).
 
 A subclass implements ``serve(conn)``: declare, consume, loop until ``stopping``. When the broker
 goes away, ``run`` releases the connection, calls ``on_disconnect`` (drop per-channel state: the
@@ -27,8 +28,8 @@ def drain(conn, timeout: float) -> None:
 
     The heartbeat check runs after every wait, not only after a quiet one: a consumer that never
     acks (an edge's replies) sends nothing while frames keep coming, and the broker closed such a
-    connection for missed heartbeats after 20 s of steady load (the benchmark's saturation runs).
-    py-amqp's check costs a few microseconds and only writes when an interval has passed.
+    connection for missed heartbeats under steady load (docs/WEB.md, "Heartbeats while busy"). py-amqp's
+    check is cheap and only writes when an interval has passed.
     """
     try:
         conn.drain_events(timeout=timeout)
@@ -71,10 +72,10 @@ def dead_letter_on_failure(conn, messages: Iterable, what: str) -> Iterator[None
 class ResilientConsumer:
     name = "consumer"
 
-    def __init__(self, settings: Settings, url: str | None = None):
+    def __init__(self, settings: Settings, url: str | None = None, ready=None):
         self.settings = settings
         self.url = url or settings.broker_url
-        self.ready = threading.Event()  # set by serve() once it consumes
+        self.ready = ready if ready is not None else threading.Event()  # set by serve() once it consumes
         self._stop = threading.Event()
 
     @property
@@ -93,6 +94,10 @@ class ResilientConsumer:
     def on_release(self) -> None:
         """Called whenever a connection is given up, cleanly or not."""
 
+    def pause(self, seconds: float) -> None:
+        """The backoff wait; ends early on ``stop``. A green server may wait its own way."""
+        self._stop.wait(seconds)
+
     def run(self) -> None:
         backoff = 0.2
         while not self._stop.is_set():
@@ -110,7 +115,7 @@ class ResilientConsumer:
                     log.warning("%s lost the broker (%s); reconnecting in %.1fs", self.name, exc, backoff)
                 else:
                     log.exception("%s failed; restarting its consumer in %.1fs", self.name, backoff)
-                self._stop.wait(backoff)
+                self.pause(backoff)
                 backoff = min(backoff * 2, 3.0)
             finally:
                 self.on_release()

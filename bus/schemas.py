@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 TARGET_PATTERN = r"^[0-9A-Za-z]$"  # one of the recogniser's 62 characters
 # A job's meta is free-form JSON that every event about the job carries back, so it must serialise again

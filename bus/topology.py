@@ -3,7 +3,7 @@
 Jobs    ``inkbus.jobs`` (direct, durable) --recognize--> ``inkbus.recognize`` (durable, classic)
         expired or rejected jobs --> ``inkbus.dlx`` (fanout) --> ``inkbus.recognize.dlq``
 Events  ``inkbus.events`` (topic, durable), routing keys ``<type>.<reply_to>``:
-        ``prediction.<edge>``, ``feedback.<edge>``, ``error.<edge>``; ``telemetry.<kind>``.
+        ``prediction.<edge>``, ``feedback.<edge>``, ``error.<edge>``.
         ``alert.ops`` (operators' alerts, posted by the bots).
         An edge binds ``*.<its id>``; fan-out consumers (feedback engine, sink, bots) bind ``prediction.*``
         (the feedback engine: ``inkbus.sub.feedback-engine``; the bots: ``inkbus.sub.bots`` on
@@ -58,7 +58,8 @@ def job_delivery_mode(settings: Settings) -> int:
     return 2 if settings.job_persistent else 1
 
 
-def job_queue(settings: Settings) -> Queue:
+def job_queue() -> Queue:
+    """The one job queue every worker consumes (its arguments are the same for every deployment)."""
     return Queue(
         JOB_QUEUE_NAME,
         JOBS_EXCHANGE,
@@ -138,7 +139,7 @@ def declare_topology(channel, settings: Settings) -> None:
     for ex in (JOBS_EXCHANGE, DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, CONTROL_EXCHANGE):
         ex(channel).declare()
     dead_letter_queue(settings)(channel).declare()
-    job_queue(settings)(channel).declare()
+    job_queue()(channel).declare()
 
 
 TELEMETRY_SINK = "telemetry"  # subscriber name of the telemetry sink (`inkbus sink`)

@@ -18,7 +18,7 @@ from nacl.signing import VerifyKey
 
 from chatbots.core import ChatCore, Reply
 from chatbots.slack import MAX_AGE_S, event_reply, replay_guard, request_age
-from web.errors import error_response
+from inkbus.http_errors import error_response
 from web.safejson import BodyError, load_body
 
 log = logging.getLogger("inkbus.discord")

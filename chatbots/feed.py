@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from kombu import Consumer
 
-from bus.connection import connect, queue_stats
+from bus.connection import read_queue_stats
 from bus.consumer import ResilientConsumer, dead_letter_on_failure, drain
 from bus.topology import JOB_QUEUE_NAME, bots_queue, declare_topology
 from inkbus.settings import Settings
@@ -19,14 +19,7 @@ def broker_queue_stats(settings: Settings, url: str | None = None) -> Callable[[
     """(jobs waiting, workers consuming) of the job queue, straight from the broker; None when unreachable."""
 
     def stats() -> tuple[int, int] | None:
-        conn = connect(settings, url)
-        try:
-            conn.ensure_connection(max_retries=1, timeout=settings.broker_connect_timeout_s)
-            return queue_stats(conn.default_channel, JOB_QUEUE_NAME)
-        except Exception:  # any transport error means "unreachable"
-            return None
-        finally:
-            conn.release()
+        return read_queue_stats(settings, [JOB_QUEUE_NAME], url)[JOB_QUEUE_NAME]
 
     return stats
 

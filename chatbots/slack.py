@@ -20,8 +20,8 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
 from chatbots.core import ChatCore, Reply
+from inkbus.http_errors import error_response
 from inkbus.settings import Settings
-from web.errors import error_response
 from web.safejson import bounded_int
 
 log = logging.getLogger("inkbus.slack")

@@ -11,6 +11,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from observability.window import percentile
+
 
 class LiveStatus:
     def __init__(self, queue_stats: Callable[[], tuple[int, int] | None], window: int = 200):
@@ -40,9 +42,8 @@ class LiveStatus:
     def p95(self) -> float | None:
         with self._lock:
             xs = sorted(self._latencies)
-        if not xs:
-            return None
-        return round(xs[min(len(xs) - 1, math.ceil(0.95 * len(xs)) - 1)], 3)
+        p = percentile(xs, 95)
+        return None if p is None else round(p, 3)
 
     def snapshot(self) -> dict:
         stats = self._queue_stats()

@@ -1,3 +1,9 @@
 """Inkbus: real-time handwriting recognition over RabbitMQ."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    # One version for the package, `inkbus --version`, the OpenAPI document and the HTTP client.
+    __version__ = version("inkbus")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from inkbus.choices import ASYNC_MODES, LOG_LEVELS, WORKER_POOLS
+
 if TYPE_CHECKING:
     from inkbus.settings import Settings
-
-ASYNC_MODES = ["gevent", "threading", "eventlet"]
 
 
 def _settings(**overrides) -> Settings:
@@ -46,6 +46,7 @@ def _prepare_async(mode: str) -> None:
 
         monkey.patch_all()
     elif mode == "eventlet":
+        _require_extra("eventlet", ["eventlet"])
         import eventlet
 
         eventlet.monkey_patch()
@@ -55,6 +56,17 @@ def _logging(settings: Settings) -> None:
     from inkbus.logs import setup_logging
 
     setup_logging(settings.log_level, settings.log_json)
+
+
+def _require_extra(extra: str, modules: list[str]) -> None:
+    """Stop with the install command when a command's optional dependencies are missing, not a traceback."""
+    from importlib.util import find_spec
+
+    missing = [m for m in modules if find_spec(m) is None]
+    if missing:
+        raise click.ClickException(
+            f"this command needs {', '.join(missing)}: pip install 'inkbus[{extra}]' (`make run` installs all)"
+        )
 
 
 class _LazyGroup(click.Group):
@@ -91,6 +103,7 @@ class _LazyGroup(click.Group):
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="inkbus", prog_name="inkbus", message="%(prog)s %(version)s")
 def main() -> None:
     """Inkbus: real-time handwriting recognition over RabbitMQ.
 
@@ -107,7 +120,7 @@ def main() -> None:
 @click.option(
     "--async-mode",
     type=click.Choice(ASYNC_MODES),
-    help="Flask-SocketIO async mode [INKBUS_ASYNC_MODE].",
+    help="Flask-SocketIO async mode [INKBUS_ASYNC_MODE]; eventlet needs the `eventlet` extra.",
 )
 def run(host, port, workers, async_mode) -> None:
     """Embedded default: edge and workers in one process.
@@ -129,7 +142,7 @@ def run(host, port, workers, async_mode) -> None:
 @click.option(
     "--async-mode",
     type=click.Choice(ASYNC_MODES),
-    help="Flask-SocketIO async mode [INKBUS_ASYNC_MODE].",
+    help="Flask-SocketIO async mode [INKBUS_ASYNC_MODE]; eventlet needs the `eventlet` extra.",
 )
 def edge(host, port, async_mode) -> None:
     """Distributed deployment: the web edge (HTTP API + Socket.IO) against RabbitMQ."""
@@ -150,9 +163,15 @@ def edge(host, port, async_mode) -> None:
 
 
 @main.command()
-@click.option("--pool", type=click.Choice(["solo", "threads", "prefork"]), help="Celery pool [INKBUS_WORKER_POOL].")
+@click.option("--pool", type=click.Choice(WORKER_POOLS), help="Celery pool [INKBUS_WORKER_POOL].")
 @click.option("--concurrency", type=click.IntRange(1, 64), help="Batching consumers [INKBUS_WORKER_CONCURRENCY].")
-@click.option("--loglevel", default="INFO", show_default=True)
+@click.option(
+    "--loglevel",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    help="Celery's log level.",
+)
 def worker(pool, concurrency, loglevel) -> None:
     """Distributed deployment: a Celery worker running the micro-batching recogniser."""
     settings = _settings(worker_pool=pool, worker_concurrency=concurrency)
@@ -196,17 +215,22 @@ def sink() -> None:
     help="Labels per answer (62 prints every class).",
 )
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), help="Model artifact [INKBUS_MODEL_PATH].")
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=256, show_default=True)
-def recognize(source, top_k, model_path, batch_size) -> None:
-    """Recognise ink from FILE (or - for stdin), in-process, no broker needed.
+@click.option(
+    "--batch-size", type=click.IntRange(1, 4096), default=256, show_default=True, help="Inks per forward pass."
+)
+@click.option("--url", help="Ask a running edge's HTTP API at this base URL instead of recognising in-process.")
+def recognize(source, top_k, model_path, batch_size, url) -> None:
+    """Recognise ink from FILE (or - for stdin), in-process (no broker needed) or through an edge (--url).
 
     Input: one ink JSON object, or JSON lines of ink objects. Output: one JSON line per input with
     its other keys (label, id, ...) plus "top"; a bad line gives {"error": {...}} and exit status 1.
     An input with "target" (the character asked for) also gets "practice": its verdict (correct, what it
     looked like, the hint), decided as the page and the chat bots decide it.
     """
-    from inkbus.recognize_cli import recognize_stream
+    from inkbus.recognize_cli import recognize_remote, recognize_stream
 
+    if url:
+        sys.exit(0 if recognize_remote(source, sys.stdout, url, top_k=top_k) else 1)
     settings = _settings(model_path=model_path)
     ok = recognize_stream(source, sys.stdout, settings, top_k=top_k, batch_size=batch_size)
     sys.exit(0 if ok else 1)
@@ -223,6 +247,7 @@ def bench(plan, jobs, out_dir, docs) -> None:
     """Ceiling, live path, saturation and the naive designs, measured in one run against RabbitMQ."""
     from pathlib import Path
 
+    _require_extra("bench", ["aiohttp", "requests", "matplotlib", "torch", "celery"])
     from inkbus.bench.run import run_bench
 
     settings = _settings()

@@ -1,8 +1,8 @@
 """Keep the garbage collector's full passes short in the long-running edge and worker processes.
 
-A full (generation 2) collection walks every tracked object. Timed with ``gc.callbacks`` during the
-benchmark's 50-drawer run, the worker's took 103-113 ms, the edge's up to 73 ms: every job that
-arrived meanwhile waited, and those waits were the p99 (the batch ahead never took more than 26 ms).
+A full (generation 2) collection walks every tracked object, and every job that arrives meanwhile
+waits: under load those waits were the p99 (timed with ``gc.callbacks`` during ``inkbus bench``;
+figures in docs/WORKERS.md, "Garbage collection").
 Nearly all of what such a pass walks never dies: modules, torch and the TorchScript model, the
 Flask and Celery apps, all built at start-up. ``gc.freeze()`` moves what is alive at that moment to
 a permanent generation that collections skip; garbage made later is collected as before.

@@ -1,4 +1,4 @@
-"""Structured logs: one JSON object a line, on every process."""
+"""Structured logs: one JSON object a line on every process, plain text for a person at a terminal."""
 
 from __future__ import annotations
 
@@ -77,11 +77,21 @@ def route_gevent_errors() -> None:
     hub.Hub.print_exception = print_exception
 
 
-def setup_logging(level: str = "INFO", as_json: bool = True) -> None:
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def wants_json(as_json: bool | None, stream=None) -> bool:
+    """``INKBUS_LOG_JSON`` when set; otherwise JSON for log shippers and plain text for a terminal."""
+    if as_json is not None:
+        return as_json
+    stream = stream if stream is not None else sys.stderr
+    isatty = getattr(stream, "isatty", None)
+    return not (isatty is not None and isatty())
+
+
+def setup_logging(level: str = "INFO", as_json: bool | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if wants_json(as_json) else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     logging.captureWarnings(True)  # warnings (numpy's, say) as log lines, not plain stderr text

@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterator
 from typing import TextIO
 
+import numpy as np
+
 from inkbus.settings import Settings
 from ml.ink import InkError, is_degenerate, validate_ink
 from ml.metadata import CLASS_INDEX
@@ -56,11 +58,11 @@ def recognize_stream(source: TextIO, out: TextIO, settings: Settings, *, top_k: 
 
     rec = Recognizer(settings.model_path)  # a batch job on this machine alone: torch's default, every core
     ok = True
-    pending: list[tuple[dict, object]] = []  # (output row, strokes or InkError)
+    pending: list[tuple[dict, list[np.ndarray] | InkError]] = []  # (output row, strokes or InkError)
 
     def flush() -> None:
         good = [s for _, s in pending if not isinstance(s, InkError)]
-        probs = rec.recognize(good).probs if good else []
+        probs = rec.recognize(good).probs if good else np.zeros((0, 0))
         i = 0
         for row, s in pending:
             if isinstance(s, InkError):
@@ -74,6 +76,7 @@ def recognize_stream(source: TextIO, out: TextIO, settings: Settings, *, top_k: 
         pending.clear()
 
     for obj, err in _records(source):
+        strokes: list[np.ndarray] | InkError
         if err is None:
             try:
                 strokes = validate_ink(obj)
@@ -92,4 +95,29 @@ def recognize_stream(source: TextIO, out: TextIO, settings: Settings, *, top_k: 
         if len(pending) >= batch_size:
             flush()
     flush()
+    return ok
+
+
+def recognize_remote(source: TextIO, out: TextIO, base_url: str, *, top_k: int) -> bool:
+    """The same input and output as ``recognize_stream``, answered by a running edge's HTTP API."""
+    from inkbus.client import InkbusClient, InkbusError
+
+    api = InkbusClient(base_url)
+    ok = True
+    for obj, err in _records(source):
+        row = {k: v for k, v in obj.items() if k != "strokes"} if isinstance(obj, dict) else {}
+        try:
+            if err is not None:
+                raise err
+            strokes = obj.get("strokes") if isinstance(obj, dict) else None
+            pred = api.recognize(strokes, top=top_k)  # type: ignore[arg-type]  # the server validates
+            row["top"] = [{"label": t.label, "p": t.p} for t in pred.top]
+        except InkError as exc:
+            ok, row["error"] = False, exc.as_dict()
+        except InkbusError as exc:
+            ok, row["error"] = False, {"code": exc.code, "message": exc.message}
+            if exc.status == 0 or exc.status >= 500:  # the server, not this line: no point in going on
+                out.write(json.dumps(row) + "\n")
+                return False
+        out.write(json.dumps(row) + "\n")
     return ok

@@ -1,4 +1,4 @@
-"""Tutoring commands: ``feedback``, ``bots``, ``migrate``, ``export-corrections``, ``purge`` (docs/TUTORING.md)."""
+"""Practice-mode commands: ``feedback``, ``bots``, ``migrate``, ``export-corrections``, ``purge`` (docs/TUTORING.md)."""
 
 from __future__ import annotations
 

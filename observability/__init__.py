@@ -1,1 +1,1 @@
-"""Metrics, alerts, dashboards, Nagios checks and log shipping: step 5 builds them."""
+"""Metrics, alerts, dashboards, Nagios checks and log shipping."""

@@ -54,7 +54,7 @@ PENUP_TO_PREDICTION = Histogram(
 )
 CONNECTED_CLIENTS = Gauge("inkbus_connected_clients", "Open Socket.IO connections", multiprocess_mode="livesum")
 
-# -- practice mode (tutoring, step 4): defined here so dashboards and alerts have one name to use.
+# -- practice mode (tutoring): defined here so dashboards and alerts have one name to use.
 PRACTICE_ATTEMPTS = Counter(
     "inkbus_practice_attempts_total", "Practice-mode attempts graded by the tutor, by result", ["result"]
 )

@@ -24,7 +24,8 @@ class Outcome:
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of an already sorted list."""
+    """Nearest-rank percentile of an already sorted list: the project's one percentile (the /ops page, the
+    chat status command, ``inkbus bench``), so the same figure means the same thing everywhere."""
     if not sorted_values:
         return None
     rank = max(1, round(q / 100 * len(sorted_values) + 0.5 - 1e-9))

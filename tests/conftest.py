@@ -10,6 +10,9 @@ import pytest
 
 from bus.connection import broker_reachable, connect
 from bus.topology import DEAD_LETTER_QUEUE_NAME, JOB_QUEUE_NAME, declare_topology
+from tests.helpers import free_port
+from tests.ops_tools import missing
+from tests.services import ServiceError, start_postgres, start_rabbitmq
 from tests.settings import TestSettings
 
 
@@ -36,17 +39,67 @@ def _private_vhost(url: str):
     return urlunsplit(parts._replace(path="/" + vhost)), (ctl, vhost)
 
 
+# Why this run has no private broker, for the tests that need one.
+_BROKER_PROBLEM: list[str | None] = [None]
+PRIVATE_BROKER = pytest.StashKey[bool]()  # whether this run started its own broker
+BROKER_SERVICE = pytest.StashKey[object]()  # that broker (tests/services.py:Service), for broker_ctl
+
+
+def _needs_broker(session) -> bool:
+    """Only a run with integration tests pays for a broker; unit and browser tests use the in-process transport."""
+    return any(item.get_closest_marker("integration") for item in session.items)
+
+
+def _start(kind: str):
+    """A private server for this run, or the reason there is none (``rabbit_url``/``postgres_url`` report it)."""
+    try:
+        return (start_rabbitmq if kind == "rabbitmq" else start_postgres)(), None
+    except ServiceError as exc:
+        return None, str(exc)
+
+
 @pytest.fixture(scope="session")
-def settings():
+def settings(request):
+    """TestSettings; with integration tests in the run, its broker is ``INKBUS_TEST_BROKER_URL`` (in a vhost
+    of its own) or else a private RabbitMQ started for this run (tests/services.py)."""
     base = TestSettings()
-    if not broker_reachable(base):
+    if not _needs_broker(request.session):
         yield base
         return
-    url, cleanup = _private_vhost(base.broker_url)
+    given = os.environ.get("INKBUS_TEST_BROKER_URL")
+    broker, cleanup = None, None
+    if given:
+        url, cleanup = _private_vhost(given)
+    else:
+        broker, _BROKER_PROBLEM[0] = _start("rabbitmq")
+        request.config.stash[PRIVATE_BROKER] = broker is not None
+        request.config.stash[BROKER_SERVICE] = broker
+        # Nothing listens on a fresh free port: tests that need the broker fail or skip with the reason.
+        url = broker.url if broker else f"amqp://guest:guest@127.0.0.1:{free_port()}//"
+    saved = os.environ.get("INKBUS_TEST_BROKER_URL")
     os.environ["INKBUS_TEST_BROKER_URL"] = url  # child processes and later TestSettings() see it too
     yield base.model_copy(update={"broker_url": url})
+    if saved is None:
+        os.environ.pop("INKBUS_TEST_BROKER_URL", None)
     if cleanup:
         subprocess.run([cleanup[0], "delete_vhost", cleanup[1]], capture_output=True, timeout=60)
+    if broker:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL server URL whose user may create databases: ``INKBUS_TEST_DATABASE_URL``, else a private
+    cluster started for this run. Tests make their own database on it (see tests/integration/test_tutoring.py)."""
+    given = os.environ.get("INKBUS_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    server, problem = _start("postgres")
+    if server is None:
+        missing(f"no PostgreSQL for the tests: {problem}")
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -59,11 +112,18 @@ def recognizer(settings):
 @pytest.fixture(scope="session")
 def rabbit_url(settings) -> str:
     if not broker_reachable(settings):
-        msg = f"RabbitMQ is not reachable at {settings.broker_url} (.ci/run starts it)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+        missing(_BROKER_PROBLEM[0] or f"RabbitMQ is not reachable at {settings.broker_url} (INKBUS_TEST_BROKER_URL)")
     return settings.broker_url
+
+
+@pytest.fixture
+def broker_ctl(rabbit_url, pytestconfig):
+    """``broker_ctl("stop_app")``: rabbitmqctl against this run's private broker. A broker named by
+    INKBUS_TEST_BROKER_URL may be shared with other runs: tests that stop it are skipped there."""
+    broker = pytestconfig.stash.get(BROKER_SERVICE, None)
+    if broker is None:
+        pytest.skip("stops the broker: only done to the private one a run starts (INKBUS_TEST_BROKER_URL is set)")
+    return broker.ctl
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from flask_socketio import SocketIO
 from inkbus.logs import quiet_library_logger
 from inkbus.settings import Settings
 from web.api import bp as api_bp
+from web.apidocs import bp as apidocs_bp
 from web.bridge import EdgeBridge
 from web.errors import register_error_handlers
 from web.identity import init_identity, signing_key
@@ -78,6 +79,7 @@ def create_app(
     app.register_blueprint(api_bp)
     app.register_blueprint(pages_bp)
     init_identity(app, settings)  # the signed learner cookie and /api/v1/me/data
+    app.register_blueprint(apidocs_bp)  # /api/docs
     app.extensions["inkbus.sessions"] = sessions = register_socket_handlers(socketio, bridge, settings)
     guard_packets(socketio, sessions)
     refuse_oversize_polls(app, "socket.io", socketio.server.eio.max_http_buffer_size)

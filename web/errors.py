@@ -1,8 +1,9 @@
-"""One error body everywhere: ``{"error": {"code": "...", "message": "..."}}``, with one status per code."""
+"""The edge's error handlers and the status of every code; the error body itself is ``inkbus/http_errors.py``
+(shared with the chat webhooks)."""
 
 from __future__ import annotations
 
-from flask import jsonify
+from inkbus.http_errors import error_response
 
 # The HTTP status of each code a door answers with; docs/PROTOCOL.md lists them (a unit test checks).
 STATUS = {
@@ -33,9 +34,7 @@ def status_of(code: str) -> int:
     return STATUS.get(code, 422)
 
 
-def error_response(status: int, code: str, message: str, **extra):
-    body = {"error": {"code": code, "message": message, **extra}}
-    return jsonify(body), status
+__all__ = ["INK_STATUS", "STATUS", "coded_error", "error_response", "register_error_handlers", "status_of"]
 
 
 def coded_error(code: str, message: str, **extra):

@@ -1,4 +1,7 @@
-"""The OpenAPI 3.1 document of the HTTP API (served at /api/v1/openapi.json)."""
+"""The OpenAPI 3.1 document of the HTTP API (served at /api/v1/openapi.json, rendered at /api/docs).
+
+Its version is the package's: the Python client (``inkbus/client.py``) carries the same one.
+"""
 
 from __future__ import annotations
 
@@ -68,6 +71,41 @@ _PREDICTION = {
 }
 
 
+_CHAT_REQUEST = {
+    "type": "object",
+    "required": ["text"],
+    "properties": {
+        "text": {"type": "string", "description": "A chat command, e.g. `help`, `practice A`, `stats`"},
+        "learner": {"type": "string", "description": "Whose progress the command reads or changes"},
+    },
+}
+
+_CHAT_REPLY = {
+    "type": "object",
+    "required": ["reply"],
+    "properties": {
+        "reply": {
+            "type": "object",
+            "required": ["title", "text", "fields", "ok", "data"],
+            "properties": {
+                "title": {"type": "string"},
+                "text": {"type": "string"},
+                "fields": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"name": {"type": "string"}, "value": {"type": "string"}},
+                    },
+                },
+                "ok": {"type": "boolean", "description": "false: the command failed; `code` says why"},
+                "code": {"type": "string"},
+                "data": {"type": "object", "description": "For front ends that act on it (a practice target)"},
+            },
+        }
+    },
+}
+
+
 def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -123,6 +161,23 @@ def openapi_document() -> dict:
                     },
                 }
             },
+            "/api/v1/chat": {
+                "post": {
+                    "summary": "Run one chat command (the same core as the Slack and Discord bots)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatRequest"}}},
+                    },
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/ChatReply"}, "The command's answer"),
+                        "400": _json(err, "The body is not JSON (invalid_json)"),
+                        "413": _json(err, "The body is too large (payload_too_large)"),
+                        "422": _json(err, "No `text` (invalid_request)"),
+                        "415": _json(err, "The body is not application/json (unsupported_media_type)"),
+                        "429": _json(err, "Too many requests from this client (rate_limited); see Retry-After"),
+                    },
+                }
+            },
             "/healthz": {
                 "get": {"summary": "The process is alive", "responses": {"200": _json({"type": "object"}, "Alive")}}
             },
@@ -136,5 +191,14 @@ def openapi_document() -> dict:
                 }
             },
         },
-        "components": {"schemas": {"Ink": _INK, "Prediction": _PREDICTION, "Error": _ERROR, "Label": _LABEL}},
+        "components": {
+            "schemas": {
+                "Ink": _INK,
+                "Prediction": _PREDICTION,
+                "Error": _ERROR,
+                "Label": _LABEL,
+                "ChatRequest": _CHAT_REQUEST,
+                "ChatReply": _CHAT_REPLY,
+            }
+        },
     }

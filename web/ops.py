@@ -13,7 +13,7 @@ import time
 from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
-from bus.connection import connect, is_memory, queue_stats
+from bus.connection import is_memory, read_queue_stats
 from bus.topology import DEAD_LETTER_QUEUE_NAME, JOB_QUEUE_NAME
 from inkbus.settings import Settings
 from observability import metrics
@@ -49,26 +49,7 @@ class QueueProbe:
         return out
 
     def _passive(self, names: list[str]) -> dict:
-        found: dict = {}
-        conn = connect(self.settings, self.bridge.url)
-        try:
-            conn.ensure_connection(max_retries=1, timeout=self.settings.broker_connect_timeout_s)
-            for name in names:
-                ch = conn.channel()  # a passive declare of a missing queue closes its channel: one each
-                try:
-                    found[name] = queue_stats(ch, name)
-                except Exception:
-                    found[name] = None
-                finally:
-                    try:
-                        ch.close()
-                    except Exception:
-                        pass
-        except Exception:
-            pass
-        finally:
-            conn.release()
-        return found
+        return read_queue_stats(self.settings, names, self.bridge.url)
 
 
 class EdgeObserver:

@@ -1,9 +1,9 @@
 """Serving the edge: Flask-SocketIO's runner, except under gevent where the listener is ours.
 
 Why: Socket.IO sends many small frames (an ack, then a prediction moments later). With Nagle's
-algorithm on, the second small frame waits for the client's delayed ACK of the first: about 40 ms
-added to a pen-up -> prediction round trip. Accepted sockets inherit TCP_NODELAY from the listener
-on Linux, so we set it there.
+algorithm on, the second small frame waits for the client's delayed ACK of the first, which adds
+to a pen-up -> prediction round trip (measured in docs/WEB.md, "TCP_NODELAY"). Accepted sockets
+inherit TCP_NODELAY from the listener on Linux, so we set it there.
 """
 
 from __future__ import annotations

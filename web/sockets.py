@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from flask import request
 from flask_socketio import SocketIO
+from kombu.utils.limits import TokenBucket
 
 from bus.schemas import RecognizeJob
 from inkbus.logs import LogLimiter
@@ -42,23 +43,6 @@ class EventError(Exception):
         if self.seq is not None:
             body["seq"] = self.seq
         return body
-
-
-class TokenBucket:
-    """``rate`` tokens per second, at most ``burst`` saved up; each event takes one."""
-
-    def __init__(self, rate: float, burst: int, clock=time.monotonic):
-        self.rate, self.burst, self.clock = rate, float(burst), clock
-        self.tokens, self.at = float(burst), clock()
-
-    def take(self) -> bool:
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 @dataclass
@@ -110,6 +94,7 @@ class DrawingSessions:
     def connect(self, sid: str) -> None:
         s = self.settings
         with self._lock:
+            # kombu's bucket: socket_max_messages_per_s tokens a second, socket_burst saved up, one per event
             self._drawings[sid] = Drawing(TokenBucket(s.socket_max_messages_per_s, s.socket_burst))
         CONNECTED_CLIENTS.inc()
 
@@ -128,6 +113,17 @@ class DrawingSessions:
             raise EventError("not_connected", "this connection has no drawing; reconnect")
         return d
 
+    def ink(self, d: Drawing) -> list[list[list[float]]]:
+        """A copy of the drawing's strokes, taken under the sessions' lock (a stroke may be arriving)."""
+        with self._lock:
+            return [list(st) for st in d.strokes]
+
+    def shows(self, sid: str, seq) -> bool:
+        """Whether ``seq`` is the newest answer this connection was sent (False when it is gone)."""
+        with self._lock:
+            d = self._drawings.get(sid)
+            return d is not None and seq == d.emitted
+
     def should_tell(self, sid: str, exc: EventError) -> bool:
         """Every error is sent, except that a flood hears ``rate_limited`` at most once a second."""
         if exc.code != "rate_limited":
@@ -143,7 +139,8 @@ class DrawingSessions:
     # -- checks shared by every event
     def admit(self, sid: str, payload) -> tuple[Drawing, dict]:
         d = self.drawing(sid)
-        if not d.bucket.take():
+        # kombu's bucket is not thread safe: it need not be, one connection's events are handled in order
+        if not d.bucket.can_consume():
             raise EventError("rate_limited", "too many events: slow down (the connection stays open)")
         if payload is None:
             payload = {}
@@ -323,7 +320,7 @@ def register_socket_handlers(socketio: SocketIO, bridge, settings: Settings) -> 
 
     # The drawing events go straight to python-socketio's server, not through Flask-SocketIO's wrapper:
     # that wrapper builds a Flask app and request context for every event (URL matching included),
-    # which py-spy showed as a quarter of the edge's CPU under 60 drawers. These handlers need no
+    # which py-spy showed as a large share of the edge's CPU (docs/WEB.md). These handlers need no
     # Flask context: they get the sid as an argument and emit through the server.
     def guarded(name, fn):
         def handler(sid, payload=None, *_extra):

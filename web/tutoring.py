@@ -59,8 +59,7 @@ class Tutoring:
         target = payload.get("target")
         if not isinstance(target, str) or target not in CHARSET:
             raise EventError("invalid_target", "pick one character to practise: 0–9, A–Z or a–z")
-        with self.sessions._lock:
-            ink = [list(st) for st in d.strokes]
+        ink = self.sessions.ink(d)
         try:
             admit(self.bridge, {"strokes": ink})
         except Refused as exc:
@@ -92,10 +91,8 @@ class Tutoring:
         payload = {k: body.get(k) for k in FEEDBACK_FIELDS}
         if body.get("mode") == "free":
             # A free-drawing hint is about one guess: only worth showing while that guess is the newest.
-            with self.sessions._lock:
-                d = self.sessions._drawings.get(sid)
-                if d is None or meta.get("seq") != d.emitted:
-                    return
+            if not self.sessions.shows(sid, meta.get("seq")):
+                return
             payload["seq"] = meta.get("seq")
         self.socketio.emit("feedback", payload, to=sid)
 

@@ -73,9 +73,15 @@ def _child_exit(pid=None, **_kw):
     metrics.process_exit(pid or os.getpid())
 
 
+# The one Celery app of the project: its tasks (workers/tasks.py) and steps are registered on it, and
+# ``create_celery`` configures it. ``celery -A workers.celery_app`` gets it configured from the environment.
+app = Celery("inkbus", include=["workers.tasks"])
+
+
 def create_celery(settings: Settings) -> Celery:
-    app = Celery("inkbus", broker=settings.broker_url, include=["workers.tasks"])
+    """Configure the app from ``settings`` (before it first connects: ``inkbus worker``, the benchmark)."""
     app.conf.update(
+        broker_url=settings.broker_url,
         accept_content=["json"],
         task_serializer="json",
         result_serializer="json",
@@ -92,9 +98,9 @@ def create_celery(settings: Settings) -> Celery:
         worker_pool=settings.worker_pool,
     )
     app.inkbus_settings = settings
-    app.steps["worker"].add(BatchingStep)
+    app.steps["worker"].add(BatchingStep)  # a set: configuring again adds nothing
     app.steps["worker"].add(PromptCallbacks)
     return app
 
 
-app = create_celery(get_settings())
+create_celery(get_settings())

@@ -6,8 +6,6 @@ import json
 import threading
 import time
 
-import numpy as np
-
 from inkbus.settings import REPO_ROOT, Settings
 from ml.ink import validate_ink
 
@@ -24,15 +22,12 @@ def validated(rows: list[dict]) -> list:
 
 
 def percentiles(values_ms: list[float]) -> dict:
-    if not values_ms:
-        return {"p50": None, "p95": None, "p99": None, "n": 0}
-    a = np.asarray(values_ms)
-    return {
-        "p50": round(float(np.percentile(a, 50)), 3),
-        "p95": round(float(np.percentile(a, 95)), 3),
-        "p99": round(float(np.percentile(a, 99)), 3),
-        "n": len(a),
-    }
+    """p50, p95 and p99 (nearest rank: ``observability.window.percentile``) and the sample size."""
+    from observability.window import percentile
+
+    xs = sorted(float(v) for v in values_ms)
+    out: dict = {q: percentile(xs, int(q[1:])) for q in ("p50", "p95", "p99")}
+    return {k: None if v is None else round(v, 3) for k, v in out.items()} | {"n": len(xs)}
 
 
 class Replies:
@@ -73,17 +68,12 @@ class Replies:
 
 
 def wait_for_consumers(settings: Settings, queue: str, timeout: float = 60) -> None:
-    from bus.connection import connect, queue_stats
+    from bus.connection import read_queue_stats
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        conn = connect(settings)
-        try:
-            if queue_stats(conn.channel(), queue)[1] > 0:
-                return
-        except Exception:
-            pass
-        finally:
-            conn.release()
+        stats = read_queue_stats(settings, [queue])[queue]
+        if stats is not None and stats[1] > 0:
+            return
         time.sleep(0.2)
     raise RuntimeError(f"no consumer on {queue} after {timeout}s")

@@ -11,7 +11,7 @@ def reference_ms(r: dict) -> float:
 
 
 def _saturation_row(label: str, sat: dict) -> str:
-    top = max(sat["steps"], key=lambda x: x["throughput_per_s"], default={})
+    top: dict = max(sat["steps"], key=lambda x: x["throughput_per_s"], default={})
     cpu = top.get("cpu_percent")
     where = (
         f"; at the best step CPU worker(s) {cpu['worker']}%, RabbitMQ {cpu['rabbitmq']}%, load generator "
@@ -182,7 +182,7 @@ def markdown(r: dict, command: str, plot_name: str | None) -> str:
         "## Results",
         table(r),
         "",
-        "## Targets (issue 7)",
+        "## Targets",
         "",
         *target_rows(r),
         "",

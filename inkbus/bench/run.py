@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from inkbus.bench.drain import ceiling, drain
 from inkbus.bench.http_baseline import load_http
@@ -164,10 +165,14 @@ def _ratios(r: dict) -> dict:
 def run_bench(
     settings: Settings, *, plan_name: str, jobs: int | None, out_dir: Path | None, echo=print, docs: Path | None = None
 ) -> dict:
-    plan = dict(PLANS[plan_name])
+    plan: dict[str, Any] = dict(PLANS[plan_name])
     if jobs:
         plan["drain_jobs"] = jobs
-    r = {"machine": machine(), "plan": plan_name, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    r: dict[str, Any] = {
+        "machine": machine(),
+        "plan": plan_name,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     echo("ceiling: in-process render + forward ...")
     r["ceiling"] = ceiling(settings, n=512 if plan_name != "full" else 2048)
     with tempfile.TemporaryDirectory() as tmp:

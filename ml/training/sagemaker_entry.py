@@ -1,4 +1,4 @@
-"""SageMaker script-mode entry point: ``inkbus train`` with its defaults taken from the SM_* variables.
+"""SageMaker script mode, translated into ``inkbus train`` arguments (the command itself is in ``inkbus/ml_cli.py``).
 
 SageMaker runs ``python <entry> --key value ...`` (its hyperparameters) inside the training container,
 with the data channel at ``SM_CHANNEL_TRAIN``, the folder it uploads at ``SM_MODEL_DIR`` and the
@@ -8,7 +8,6 @@ GPU count in ``SM_NUM_GPUS``. Outside SageMaker none of these are set and this i
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 
 FLAGS = ("--dry-run", "--no-resume", "--bf16")  # click flags that SageMaker passes as "--flag True"
@@ -44,14 +43,7 @@ def normalise_flags(argv: list[str]) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> None:
-    from inkbus.ml_cli import train
-
-    argv = sys.argv[1:] if argv is None else argv
-    env = os.environ if env is None else env
-    # click keeps the last occurrence of an option, so explicit hyperparameters override the SM_* defaults
-    train.main(args=sagemaker_defaults(env) + normalise_flags(argv), prog_name="inkbus train")
-
-
-if __name__ == "__main__":
-    main()
+def train_args(argv: list[str], env: Mapping[str, str]) -> list[str]:
+    """``inkbus train``'s arguments: the SM_* defaults first, so explicit hyperparameters override them
+    (click keeps the last occurrence of an option)."""
+    return sagemaker_defaults(env) + normalise_flags(argv)

@@ -29,7 +29,7 @@ def stage_source(dest: Path) -> Path:
         shutil.copytree(REPO_ROOT / pkg, dest / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.ipynb", "bench"))
     (dest / "requirements.txt").write_text("\n".join(REQUIREMENTS) + "\n")
     (dest / ENTRY).write_text(
-        "from ml.training.sagemaker_entry import main\n\nif __name__ == '__main__':\n    main()\n"
+        "from inkbus.ml_cli import sagemaker_main\n\nif __name__ == '__main__':\n    sagemaker_main()\n"
     )
     return dest
 

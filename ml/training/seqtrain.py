@@ -11,9 +11,9 @@ import numpy as np
 from ml import sequence
 from ml.training import metrics
 from ml.training.augment import augment_strokes
+from ml.training.recipe import Recipe, TrainConfig, predict_proba
 from ml.training.seqnet import SeqNet
 from ml.training.sources import Sources
-from ml.training.train import Recipe, TrainConfig, predict_proba
 
 SEQ_META = {"inputs": ["sequence"], "sequence_version": sequence.SEQUENCE_VERSION, "seq_len": sequence.SEQ_LEN}
 

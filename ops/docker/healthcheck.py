@@ -20,14 +20,12 @@ def http_ok(url: str) -> bool:
 
 
 def queue_consumed(name: str) -> bool:
-    # kombu is in the image; import late so the HTTP check stays cheap.
-    from kombu import Connection
+    # The image's packages; imported late so the HTTP check stays cheap.
+    from bus.connection import read_queue_stats
+    from inkbus.settings import Settings
 
-    try:
-        with Connection(os.environ["INKBUS_BROKER_URL"], connect_timeout=3) as conn:
-            return conn.default_channel.queue_declare(name, passive=True).consumer_count > 0
-    except Exception:
-        return False
+    stats = read_queue_stats(Settings(), [name])[name]
+    return stats is not None and stats[1] > 0
 
 
 def main(argv: list[str]) -> int:

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, embedded_server
+from tests.ops_tools import missing
 
 
 def pytest_collection_modifyitems(items):
@@ -24,10 +24,7 @@ def server(settings, tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).is_file():
-        msg = f"{CHROMIUM} is missing: `make install-test` installs Debian's chromium"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+        missing(f"{CHROMIUM} is missing: `make install-test` installs Debian's chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

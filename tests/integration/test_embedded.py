@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 import requests
 
@@ -20,7 +22,7 @@ def test_inkbus_run_serves_recognitions(settings, rabbit_url, clean_bus, tmp_pat
         out = app.output()
         assert f"http://127.0.0.1:{port}/" in out
         if broker == "rabbitmq":
-            assert "bus on RabbitMQ at amqp://127.0.0.1:5672" in out
+            assert f"bus on RabbitMQ at amqp://127.0.0.1:{urlsplit(rabbit_url).port}" in out
         else:
             assert "in-process transport" in out and "not reachable" in out
         digit = load_json("digit_7.json")

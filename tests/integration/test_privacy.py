@@ -84,13 +84,13 @@ def test_privacy_on_postgresql(settings, pg_url):  # noqa: F811
     store.close()
 
 
-def test_the_corrections_migration_on_postgresql(settings):
+def test_the_corrections_migration_on_postgresql(settings, postgres_url):
     """Upgrading a store that holds repeated corrections of one attempt keeps the newest one, then enforces one."""
     from tests.helpers import seed_repeated_corrections
     from tests.integration.test_tutoring import throwaway_database
     from tutor.store import make_engine, migrate, open_store
 
-    with throwaway_database() as url:
+    with throwaway_database(postgres_url) as url:
         engine = make_engine(url)
         migrate(engine, "0001")
         seed_repeated_corrections(engine, "qqg")

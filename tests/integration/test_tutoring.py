@@ -12,39 +12,34 @@ from contextlib import contextmanager
 import pytest
 
 from tests.helpers import sample_ink, wait_until
+from tests.ops_tools import missing
 from tests.standins import StandIn
-
-PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test", "connect_timeout": 3}
-
-
-def pg_admin():
-    """An autocommit connection to the local PostgreSQL's admin database; skipped (failed in CI) without one."""
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        return psycopg.connect(**PG_ADMIN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable: {exc}")
-        pytest.skip(f"PostgreSQL is not reachable: {exc}")
 
 
 @contextmanager
-def throwaway_database():
-    """A fresh PostgreSQL database's SQLAlchemy URL, dropped afterwards."""
-    admin = pg_admin()
+def throwaway_database(postgres_url: str):
+    """A fresh database on the tests' PostgreSQL server (tests/conftest.py) as a SQLAlchemy URL, dropped afterwards."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    server = make_url(postgres_url)
+    try:
+        admin = psycopg.connect(server.set(drivername="postgresql").render_as_string(False), autocommit=True)
+    except psycopg.OperationalError as exc:
+        missing(f"PostgreSQL is not reachable at {server.render_as_string()}: {exc}")
     name = f"inkbus_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+psycopg://{PG_ADMIN['user']}@{PG_ADMIN['host']}:{PG_ADMIN['port']}/{name}"
+        yield server.set(database=name).render_as_string(False)
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
 
 
 @pytest.fixture(scope="module")
-def pg_url():
+def pg_url(postgres_url):
     """A throw-away PostgreSQL database for this test module."""
-    with throwaway_database() as url:
+    with throwaway_database(postgres_url) as url:
         yield url
 
 

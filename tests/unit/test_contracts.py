@@ -62,7 +62,7 @@ def test_routing_keys():
 
 def test_topology_declares_dead_lettering_and_durability():
     s = TestSettings()
-    q = T.job_queue(s)
+    q = T.job_queue()
     assert q.durable and q.exchange is T.JOBS_EXCHANGE and q.routing_key == T.RK_RECOGNIZE
     assert q.queue_arguments["x-dead-letter-exchange"] == T.DEAD_LETTER_EXCHANGE.name
     dlq = T.dead_letter_queue(s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 
 from inkbus.settings import REPO_ROOT
 from tests.ops_tools import tool
@@ -34,9 +35,13 @@ def test_multi_stage_with_a_pinned_base_and_a_non_root_runtime():
 
 
 def test_serving_image_has_no_training_dependencies():
-    # `pip install .` installs the main dependencies only; an extra ([train], [test]) would bring training in.
+    # Only the serving roles' extra, at its lock's versions: [train], [bench] or [test] would bring training in.
     installs = re.findall(r"^RUN .*?pip install ([^\n&]+)", TEXT, flags=re.M)
-    assert installs and not any("[" in i for i in installs), installs
+    extras = {e for i in installs for group in re.findall(r"\[([^\]]+)\]", i) for e in group.split(",")}
+    assert installs and extras == {"serve"}, installs
+    assert any("-c serve.txt" in i for i in installs), "install from the lock (requirements/serve.txt)"
+    serve = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["serve"]
+    assert not any(x in " ".join(serve) for x in ("train", "bench", "test", "all")), serve
     assert "+cpu" in TEXT  # the CPU torch wheel, not PyPI's CUDA build
     ignore = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     assert "ml/training/" in ignore and "**/.env" in ignore

@@ -225,11 +225,25 @@ def test_rate_limited_notice_is_sent_at_most_once_a_second(world):
     assert sessions.should_tell("s1", EventError("invalid_event", "x")) is True
 
 
-def test_token_bucket_allows_a_burst_then_the_rate():
+def test_token_bucket_allows_a_burst_then_the_rate(monkeypatch):
+    import kombu.utils.limits
+
     now = [0.0]
-    bucket = TokenBucket(rate=2.0, burst=3, clock=lambda: now[0])
-    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    monkeypatch.setattr(kombu.utils.limits, "monotonic", lambda: now[0])  # kombu's bucket reads this clock
+    bucket = TokenBucket(2.0, 3)  # as DrawingSessions makes it: rate, burst
+    assert [bucket.can_consume() for _ in range(4)] == [True, True, True, False]
     now[0] += 0.5  # one token back
-    assert [bucket.take() for _ in range(2)] == [True, False]
+    assert [bucket.can_consume() for _ in range(2)] == [True, False]
     now[0] += 100  # never more than the burst
-    assert sum(bucket.take() for _ in range(10)) == 3
+    assert sum(bucket.can_consume() for _ in range(10)) == 3
+
+
+def test_public_views_of_a_drawing_for_the_practice_check(world):
+    sessions, _, _ = world
+    pen_up(sessions, 0)
+    d = sessions.drawing("s1")
+    copy = sessions.ink(d)
+    copy[0].append([9.0, 9.0])
+    assert len(d.strokes[0]) == 2  # a copy: the practice job cannot change the drawing
+    d.emitted = 4
+    assert sessions.shows("s1", 4) and not sessions.shows("s1", 3) and not sessions.shows("gone", 4)

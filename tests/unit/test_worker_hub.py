@@ -87,3 +87,17 @@ def test_the_celery_worker_carries_the_step():
     assert len(Worker.hub.on_tick) == 1
     step.stop(Worker)
     assert not Worker.hub.on_tick
+
+
+def test_there_is_one_celery_app(settings):
+    from workers.celery_app import app, create_celery
+
+    other = settings.model_copy(update={"broker_url": "amqp://guest:guest@127.0.0.1:1//", "worker_pool": "threads"})
+    try:
+        assert create_celery(other) is app and app.conf.broker_url.endswith(":1//")
+        assert app.conf.worker_pool == "threads" and app.inkbus_settings is other
+        import workers.tasks  # what the worker imports at start (the app's ``include``)
+
+        assert workers.tasks.app is app and "inkbus.recognize_one" in app.tasks
+    finally:
+        create_celery(settings)
