@@ -19,7 +19,7 @@ from nacl.signing import VerifyKey
 from chatbots.core import ChatCore, Reply
 from chatbots.slack import MAX_AGE_S, event_reply, replay_guard, request_age
 from inkbus.http_errors import error_response
-from web.safejson import BodyError, load_body
+from inkbus.safejson import BodyError, load_body
 
 log = logging.getLogger("inkbus.discord")
 DISCORD_SIGNATURE = re.compile(r"[0-9a-fA-F]{128}")
@@ -133,7 +133,8 @@ def _text(v) -> str | None:
 def interaction_text(data: dict) -> str:
     """``/hint char:q`` -> ``hint q``; ``/inkbus command:forget ann`` -> ``forget ann``."""
     name = str(data.get("name", ""))
-    options = data.get("options") if isinstance(data.get("options"), list) else []
+    options = data.get("options")
+    options = options if isinstance(options, list) else []
     values = [str(o.get("value", "")) for o in options if isinstance(o, dict)]
     return " ".join(values) if name == "inkbus" else " ".join([name.removesuffix("_"), *values])
 

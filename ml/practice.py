@@ -20,7 +20,7 @@ import numpy as np
 from ml.metadata import CLASS_INDEX, CLASSES, same_shape, shape_of
 
 RuleKind = Literal["shape", "margin"]
-RULE_KINDS: tuple[str, ...] = ("shape", "margin")
+RULE_KINDS: tuple[RuleKind, ...] = ("shape", "margin")
 # Free drawing: a twin shares the guess when it holds at least this share of its shape's probability.
 SHAPE_SHARE = 0.1
 
@@ -42,7 +42,8 @@ class Rule:
     @classmethod
     def from_meta(cls, meta: dict) -> Rule:
         """The artifact's rule; an artifact fitted before rules travelled gets the default."""
-        g = meta.get("grading") if isinstance(meta.get("grading"), dict) else {}
+        g = meta.get("grading")
+        g = g if isinstance(g, dict) else {}
         kind, threshold = g.get("kind", cls.kind), g.get("threshold", cls.threshold)
         if kind not in RULE_KINDS or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
             raise ValueError(f"unknown grading rule {g!r}")

@@ -37,7 +37,8 @@ def for_serving(module: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
 
 def temperature_of(meta: dict) -> float:
     """The artifact's temperature (1.0 before it was calibrated); probabilities are softmax(logits / T)."""
-    cal = meta.get("calibration") if isinstance(meta.get("calibration"), dict) else {}
+    cal = meta.get("calibration")
+    cal = cal if isinstance(cal, dict) else {}
     t = float(cal.get("temperature", 1.0))
     if not 0.05 <= t <= 20:
         raise ValueError(f"implausible calibration temperature {t}")

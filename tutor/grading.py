@@ -79,16 +79,19 @@ def grade_practice(verdict: Judgement | dict, top: list[dict], th: Thresholds = 
     v = verdict.to_dict() if isinstance(verdict, Judgement) else verdict
     target, looked = v["target"], v.get("looked_like")
     best = top[0]["label"] if top else ""
-    base = {"predicted": best, "confidence": round(float(v["p_shape"]), 4), "tip": tip(target)}
+    confidence = round(float(v["p_shape"]), 4)
     if not top:
-        return Verdict(correct=False, hint="nothing was recognised", **{**base, "confidence": 0.0})
+        return Verdict(best, 0.0, correct=False, hint="nothing was recognised", tip=tip(target))
     if v["correct"]:
         if looked and same_shape(target, looked):
-            return Verdict(correct=True, looked_like=looked, hint=twin_hint(target, looked), **base)
+            hint = twin_hint(target, looked)
+            return Verdict(best, confidence, correct=True, looked_like=looked, hint=hint, tip=tip(target))
         hint = "" if v["p_shape"] >= th.low_confidence else f"right, but only just: {tip(target)}"
-        return Verdict(correct=True, hint=hint, **base)
+        return Verdict(best, confidence, correct=True, hint=hint, tip=tip(target))
     looked = looked or best
-    return Verdict(correct=False, looked_like=looked, hint=confusion_hint(target, looked), **base)
+    return Verdict(
+        best, confidence, correct=False, looked_like=looked, hint=confusion_hint(target, looked), tip=tip(target)
+    )
 
 
 def shape_hint(labels: list[str]) -> str:

@@ -60,7 +60,7 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite returns naive UTC
 
 
-def select_samples(engine: Engine, excluded: set[str] = frozenset()) -> tuple[list[Sample], Counter]:
+def select_samples(engine: Engine, excluded: frozenset[str] | set[str] = frozenset()) -> tuple[list[Sample], Counter]:
     """Every labelled drawing the rules allow, and a count of what was left out and why (read-only)."""
     skipped: Counter = Counter()
     with engine.connect() as conn:
@@ -208,7 +208,7 @@ def purge(snapshot_dir: Path, learner: str) -> list[str]:
         manifest = json.loads((folder / "manifest.json").read_text())
         if pseudo not in manifest.get("per_learner", {}):
             continue
-        writer, per_class = f"inkbus/{pseudo}", Counter()
+        writer, per_class = f"inkbus/{pseudo}", Counter[str]()
         for name in FILES:
             rows = [json.loads(x) for x in (folder / name).read_text().splitlines()]
             rows = [r for r in rows if r["writer"] != writer]

@@ -7,10 +7,10 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 
 from bus.schemas import RecognizeJob
+from inkbus.safejson import BodyError, load_body, require_json
 from web.admission import Refused, admit, publish
 from web.errors import coded_error
 from web.openapi import openapi_document
-from web.safejson import BodyError, load_body, require_json
 
 bp = Blueprint("api", __name__)
 TOP_K_MESSAGE = "top must be an integer from 1 to 62"

@@ -46,7 +46,7 @@ def init_limits(app, settings: Settings) -> Limiter:
         storage_uri=settings.rate_limit_storage_url,
         strategy="moving-window",
         key_prefix="inkbus",
-        on_breach=_breach,
+        on_breach=_breach,  # type: ignore[arg-type]
         headers_enabled=False,  # Retry-After is set by _breach, whole seconds and never 0
         in_memory_fallback_enabled=True,
         swallow_errors=True,

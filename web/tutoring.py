@@ -17,11 +17,11 @@ from flask_socketio import SocketIO
 from bus.schemas import RecognizeJob
 from chatbots.core import ChatCore
 from chatbots.status import LiveStatus
+from inkbus.safejson import BodyError, load_body, require_json
 from tutor.chars import CHARSET
 from web.admission import Refused, admit, publish
 from web.errors import error_response
 from web.identity import current_learner
-from web.safejson import BodyError, load_body, require_json
 from web.sockets import DrawingSessions, EventError
 
 log = logging.getLogger("inkbus.tutoring")

@@ -95,7 +95,7 @@ class ModelSwapper:
         """After a (re)connection: notices sent while a consumer was away are lost (the control exchange is
         transient), so compare with the registry's serving alias and adopt it if it moved on."""
         if self.settings.model_from_registry:
-            self._todo.put(None)
+            self._todo.put(None)  # type: ignore[arg-type]  # None: "ask the registry"
 
     def take_alerts(self) -> list[AlertEvent]:
         out = []

@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from ml.metadata import CLASSES, DIGITS, LOWER, UPPER
-from ml.practice import SHAPE, Rule, scores
+from ml.practice import SHAPE, Rule, RuleKind, scores
 
 CATEGORIES = {"digits": DIGITS, "upper": UPPER, "lower": LOWER}
 
 
-def all_target_scores(probs: np.ndarray, kind: str) -> np.ndarray:
+def all_target_scores(probs: np.ndarray, kind: RuleKind) -> np.ndarray:
     """(N, 62): every sample's score for every possible target, the way ``ml.practice.scores`` computes one."""
     n, c = probs.shape
     out = np.empty((n, c), np.float64)
@@ -46,7 +46,7 @@ def figures(probs: np.ndarray, y: np.ndarray, rule: Rule, all_scores: np.ndarray
     for name, chars in CATEGORIES.items():
         sel = np.isin(y, [CLASSES.index(c) for c in chars])
         per_cat[name] = float(rejected[sel].mean()) if sel.any() else float("nan")
-    worst = max(per_char, key=per_char.get) if per_char else None
+    worst = max(per_char, key=lambda ch: per_char[ch]) if per_char else None
     return {
         "rule": rule.to_dict(),
         "false_rejection": float(rejected.mean()) if len(y) else float("nan"),
@@ -72,7 +72,7 @@ def top1_figures(probs: np.ndarray, y: np.ndarray) -> dict:
     }
 
 
-def curve(probs: np.ndarray, y: np.ndarray, kind: str, thresholds: np.ndarray) -> list[dict]:
+def curve(probs: np.ndarray, y: np.ndarray, kind: RuleKind, thresholds: np.ndarray) -> list[dict]:
     """Figures at every threshold of one rule kind (the scores are computed once)."""
     s = all_target_scores(probs, kind)
     return [figures(probs, y, Rule(kind, float(t)), s) for t in thresholds]

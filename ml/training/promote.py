@@ -147,6 +147,6 @@ def gate(candidate: Path, current: Path, sets: list[EvalSet], bootstrap: int = 1
                 reasons.append(f"{key} worse beyond noise: {figures[key]['current']} -> {figures[key]['candidate']} "
                                f"(95% interval of the change {lo:+.4f} .. {hi:+.4f}, {len(rows)} samples)")  # fmt: skip
     overall = figures["overall:top1"]
-    if overall["delta"] <= 0:
+    if float(overall["delta"]) <= 0:  # type: ignore[arg-type]
         reasons.insert(0, f"not better overall: top-1 {overall['current']} -> {overall['candidate']}")
     return {"promote": not reasons, "reasons": reasons, "figures": figures, "bootstrap": bootstrap}

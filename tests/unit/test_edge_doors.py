@@ -168,7 +168,7 @@ def test_a_replayed_discord_interaction_is_refused(http):
 
 
 def test_the_safe_loader_bounds_before_parsing():
-    from web.safejson import BodyError, bounded_int, load_body, nesting_depth
+    from inkbus.safejson import BodyError, bounded_int, load_body, nesting_depth
 
     assert nesting_depth(b'{"a": "[[[[[[", "b": [[1]]}') == 3  # brackets inside strings do not count
     assert nesting_depth(b'"' + b'\\"[' * 20000) == 0  # an unterminated string: linear, not quadratic
