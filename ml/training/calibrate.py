@@ -100,7 +100,7 @@ def calibrate(model_path: Path, data_dir: Path, out: Path, version: str | None =
         "fitted_on": fitted_on,
         "procedure": (
             f"lowest false rejection with false acceptance <= {MAX_FA_RANDOM:g} (random target) and "
-            f"<= {MAX_FA_HARDEST:g} (hardest target) on the calibration writers; thresholds step 0.01"
+            f"<= {MAX_FA_HARDEST:g} (hardest target) on the calibration writers; thresholds every 0.01"
         ),
         "within_targets": chosen["within_targets"],
         "calibration_figures": {
