@@ -53,7 +53,7 @@ def _feedback_engine(settings: Settings, store, url: str, offload):
 
 
 def run_embedded(settings: Settings, workers: int = 1, announce=print) -> None:
-    from ml.recognizer import Recognizer
+    from ml.serving import open_recognizer
     from observability.metrics import set_model
     from web.app import create_app
     from web.server import serve
@@ -61,7 +61,8 @@ def run_embedded(settings: Settings, workers: int = 1, announce=print) -> None:
     from workers.engine import RecognitionEngine
 
     url, how = choose_broker(settings)
-    recognizer = Recognizer(settings.model_path, settings.torch_threads)
+    recognizer = open_recognizer(settings)
+    settings = settings.for_device(recognizer.device)  # the consumers' batch limit
     set_model(recognizer.version)  # the edge's /metrics serves the in-process workers' metrics too
     offload = offloader(settings.async_mode)
     consumers = [
@@ -74,7 +75,7 @@ def run_embedded(settings: Settings, workers: int = 1, announce=print) -> None:
     feedback = _feedback_engine(settings, app.extensions["inkbus.store"], url, offload)
     if feedback is not None:
         socketio.start_background_task(feedback.run)
-    announce(f"Inkbus {recognizer.version}: bus on {how}")
+    announce(f"Inkbus {recognizer.version} on {recognizer.device} ({recognizer.runtime}): bus on {how}")
     announce(f"Open http://{settings.host}:{settings.port}/ in your browser (Ctrl-C stops)")
     try:
         serve(app, socketio, settings.host, settings.port)

@@ -33,7 +33,7 @@ class BatchingStep(bootsteps.StartStopStep):
         self.threads: list[threading.Thread] = []
 
     def start(self, worker):
-        from ml.recognizer import Recognizer
+        from ml.serving import open_recognizer
         from workers.batcher import BatchingConsumer, default_worker_name
         from workers.engine import RecognitionEngine
 
@@ -42,7 +42,8 @@ class BatchingStep(bootsteps.StartStopStep):
         if not settings.worker_batching:
             log.info("batching consumer disabled (INKBUS_WORKER_BATCHING=false)")
             return
-        recognizer = Recognizer(settings.model_path, settings.torch_threads)
+        recognizer = open_recognizer(settings)
+        settings = settings.for_device(recognizer.device)  # a GPU takes far larger batches than a CPU
         metrics.set_model(recognizer.version)
         for i in range(settings.worker_concurrency):
             consumer = BatchingConsumer(settings, RecognitionEngine(recognizer, default_worker_name(i)))
@@ -50,7 +51,14 @@ class BatchingStep(bootsteps.StartStopStep):
             thread.start()
             self.consumers.append(consumer)
             self.threads.append(thread)
-        log.info("started %d batching consumer(s), model %s", len(self.consumers), recognizer.version)
+        log.info(
+            "started %d batching consumer(s), model %s on %s (%s), batches up to %d",
+            len(self.consumers),
+            recognizer.version,
+            recognizer.device,
+            recognizer.runtime,
+            settings.batch_max,
+        )
         freeze_startup_heap()
 
     def stop(self, worker):

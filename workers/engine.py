@@ -10,13 +10,13 @@ import time
 from bus.schemas import ErrorEvent, Label, PracticeVerdict, PredictionEvent, RecognizeJob, ShapeGuess, Timings
 from ml.ink import InkError, validate_ink
 from ml.practice import judge, shape_guess
-from ml.recognizer import Recognizer
+from ml.serving import BaseRecognizer
 
 Event = PredictionEvent | ErrorEvent
 
 
 class RecognitionEngine:
-    def __init__(self, recognizer: Recognizer, worker_name: str):
+    def __init__(self, recognizer: BaseRecognizer, worker_name: str):
         self.recognizer = recognizer
         self.worker_name = worker_name
 

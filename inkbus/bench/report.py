@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from inkbus.bench.runtime import runtime_rows
+
 
 def reference_ms(r: dict) -> float:
     """In-process batch-1 latency at the workers' thread count: what the live path is compared with."""
@@ -36,6 +38,7 @@ def table(r: dict) -> str:
             f"| ceiling in-process, batch {bs}{threads} | {v['samples_per_s']} | {v['ms_per_sample']} | | | "
             f"preprocess {v['render_ms_per_sample']} + forward {v['inference_ms_per_sample']} ms/sample |"
         )
+    rows += runtime_rows(r)
     if "worker_batch1" in c:
         v = c["worker_batch1"]
         rows.append(
