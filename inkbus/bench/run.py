@@ -35,6 +35,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "onnxruntime": _version("onnxruntime"),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "platform": platform.platform(),
         "load_avg_at_start": os.getloadavg(),
     }

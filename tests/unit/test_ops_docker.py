@@ -37,7 +37,8 @@ def test_serving_image_has_no_training_dependencies():
     # `pip install .` installs the main dependencies only; an extra ([train], [test]) would bring training in.
     installs = re.findall(r"^RUN .*?pip install ([^\n&]+)", TEXT, flags=re.M)
     assert installs and not any("[" in i for i in installs), installs
-    assert "+cpu" in TEXT  # the CPU torch wheel, not PyPI's CUDA build
+    # the CPU torch wheel by default, not PyPI's CUDA build; GPU worker images choose a CUDA variant explicitly
+    assert re.search(r"^ARG TORCH_VARIANT=cpu$", TEXT, flags=re.M) and '"torch==2.13.0+${TORCH_VARIANT}"' in TEXT
     ignore = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     assert "ml/training/" in ignore and "**/.env" in ignore
 

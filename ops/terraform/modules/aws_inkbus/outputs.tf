@@ -37,3 +37,8 @@ output "alb_dns_name" {
   description = "Point the public host name (CNAME/alias) here."
   value       = aws_lb.edge.dns_name
 }
+
+output "gpu_node_group" {
+  description = "The GPU node group's name (null with gpu_node_max = 0): GPU workers go there with ops/k8s/overlays/prod-gpu."
+  value       = one(aws_eks_node_group.gpu[*].node_group_name)
+}
