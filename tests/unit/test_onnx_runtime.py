@@ -110,3 +110,32 @@ def test_the_serving_roles_import_and_recognise_without_torch(onnx_model):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.split("\n")[-2] == "onnx cpu (4, 62) ['torch']"  # only the blocked entry itself
+
+
+def test_export_command_writes_an_int8_model_that_serves(settings, tmp_path, inks):
+    from click.testing import CliRunner
+
+    from inkbus.cli import main
+    from ml.onnx_serving import OnnxRecognizer
+
+    out = tmp_path / "int8.onnx"
+    res = CliRunner().invoke(main, ["export-onnx", "--model", str(settings.model_path), "--out", str(out), "--int8"])
+    assert res.exit_code == 0, res.output
+    assert f"{out}: " in res.output and "int8-dynamic" in res.output
+    rec = OnnxRecognizer(out, threads=1)
+    assert rec.meta["onnx"]["weights"] == "int8-dynamic" and not out.with_suffix(".onnx.tmp").exists()
+    probs = rec.recognize(inks[:64]).probs
+    assert np.allclose(probs.sum(1), 1, atol=1e-4) and probs.shape == (64, 62)
+
+
+def test_onnx_device_choice_follows_the_installed_providers():
+    import onnxruntime
+
+    from ml.onnx_serving import onnx_device
+    from ml.serving import DeviceError
+
+    has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    assert onnx_device("auto") == ("cuda" if has_cuda else "cpu") and onnx_device("cpu") == "cpu"
+    if not has_cuda:
+        with pytest.raises(DeviceError, match="no CUDA GPU"):
+            onnx_device("cuda")
