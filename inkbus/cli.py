@@ -21,9 +21,16 @@ DEVICE_OPTION = click.option(
 
 
 def _settings(**overrides) -> Settings:
+    """Settings from options, environment and .env; a bad value is refused in one line per setting, no traceback."""
+    from pydantic import ValidationError
+
     from inkbus.settings import Settings
 
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        bad = [f"INKBUS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+        raise click.ClickException("invalid settings: " + "; ".join(bad)) from None
 
 
 def _async_mode(option: str | None) -> str:

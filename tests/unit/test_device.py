@@ -35,6 +35,12 @@ def test_the_setting_takes_only_known_devices():
         Settings(device="gpu")
 
 
+def test_a_bad_device_setting_is_refused_in_one_line():
+    res = CliRunner(env={"INKBUS_DEVICE": "gpu"}).invoke(main, ["recognize", "-"], input="")
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "Error: invalid settings: INKBUS_DEVICE: Input should be 'auto', 'cpu' or 'cuda'" in res.output
+
+
 def test_the_batch_limit_is_sized_for_the_device():
     s = Settings(batch_max=48, batch_max_cuda=1024)
     assert s.batch_limit("cpu") == 48 and s.batch_limit("cuda") == 1024
