@@ -13,10 +13,12 @@ FROM python:3.11.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-# torch's CPU wheel first: PyPI's Linux torch is the CUDA build (gigabytes the serving image never uses).
-# pyproject and the lock pin torch==2.13.0, which 2.13.0+cpu satisfies, so the install below keeps it.
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-RUN pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0+cpu
+# torch's CPU wheel first: PyPI's Linux torch is the CUDA build (gigabytes the CPU roles never use).
+# pyproject and the lock pin torch==2.13.0, which 2.13.0+cpu satisfies, so the install below keeps it. The GPU
+# workers' image is this build with --build-arg TORCH_VARIANT=<a CUDA build of the PyTorch index> (docs/DEPLOY.md).
+ARG TORCH_VARIANT=cpu
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/${TORCH_VARIANT}
+RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==2.13.0+${TORCH_VARIANT}"
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY requirements/serve.txt ./serve.txt

@@ -14,11 +14,24 @@ from inkbus.choices import ASYNC_MODES, LOG_LEVELS, WORKER_POOLS
 if TYPE_CHECKING:
     from inkbus.settings import Settings
 
+DEVICE_OPTION = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    help="Run the model on the CPU or a CUDA GPU; auto takes a GPU when one is visible [INKBUS_DEVICE].",
+)
+
 
 def _settings(**overrides) -> Settings:
+    """Settings from options, environment and .env; a bad value is refused in one line per setting, no traceback."""
+    from pydantic import ValidationError
+
     from inkbus.settings import Settings
 
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        bad = [f"INKBUS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+        raise click.ClickException("invalid settings: " + "; ".join(bad)) from None
 
 
 def _async_mode(option: str | None) -> str:
@@ -52,6 +65,16 @@ def _prepare_async(mode: str) -> None:
         eventlet.monkey_patch()
 
 
+def _device_or_fail(settings: Settings) -> None:
+    """Refuse a device this machine lacks with one line, before any start-up work (no traceback)."""
+    from ml.serving import DeviceError, check_device
+
+    try:
+        check_device(settings.runtime, settings.device)
+    except DeviceError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _logging(settings: Settings) -> None:
     from inkbus.logs import setup_logging
 
@@ -80,6 +103,7 @@ class _LazyGroup(click.Group):
         "fetch-emnist": "inkbus.ml_cli:fetch_emnist",
         "calibrate": "inkbus.ml_cli:calibrate",
         "ensemble": "inkbus.ml_cli:ensemble",
+        "export-onnx": "inkbus.ml_cli:export_onnx",
         "feedback": "inkbus.tutor_cli:feedback",
         "migrate": "inkbus.tutor_cli:migrate",
         "export-corrections": "inkbus.tutor_cli:export_corrections",
@@ -122,14 +146,16 @@ def main() -> None:
     type=click.Choice(ASYNC_MODES),
     help="Flask-SocketIO async mode [INKBUS_ASYNC_MODE]; eventlet needs the `eventlet` extra.",
 )
-def run(host, port, workers, async_mode) -> None:
+@DEVICE_OPTION
+def run(host, port, workers, async_mode, device) -> None:
     """Embedded default: edge and workers in one process.
 
     Uses RabbitMQ at INKBUS_BROKER_URL when it is reachable, else an in-process transport.
     """
     mode = _async_mode(async_mode)
     _prepare_async(mode)
-    settings = _settings(host=host, port=port, async_mode=mode)
+    settings = _settings(host=host, port=port, async_mode=mode, device=device)
+    _device_or_fail(settings)
     _logging(settings)
     from inkbus.embedded import run_embedded
 
@@ -172,9 +198,14 @@ def edge(host, port, async_mode) -> None:
     show_default=True,
     help="Celery's log level.",
 )
-def worker(pool, concurrency, loglevel) -> None:
-    """Distributed deployment: a Celery worker running the micro-batching recogniser."""
-    settings = _settings(worker_pool=pool, worker_concurrency=concurrency)
+@DEVICE_OPTION
+def worker(pool, concurrency, loglevel, device) -> None:
+    """Distributed deployment: a Celery worker running the micro-batching recogniser.
+
+    On a GPU (INKBUS_DEVICE=cuda, or auto with one visible) batches go up to INKBUS_BATCH_MAX_CUDA jobs.
+    """
+    settings = _settings(worker_pool=pool, worker_concurrency=concurrency, device=device)
+    _device_or_fail(settings)
     _logging(settings)
     from workers.celery_app import create_celery
 
@@ -219,7 +250,13 @@ def sink() -> None:
     "--batch-size", type=click.IntRange(1, 4096), default=256, show_default=True, help="Inks per forward pass."
 )
 @click.option("--url", help="Ask a running edge's HTTP API at this base URL instead of recognising in-process.")
-def recognize(source, top_k, model_path, batch_size, url) -> None:
+@DEVICE_OPTION
+@click.option(
+    "--runtime",
+    type=click.Choice(["torch", "onnx"]),
+    help="TorchScript (--model) or ONNX Runtime (INKBUS_ONNX_MODEL_PATH) [INKBUS_RUNTIME].",
+)
+def recognize(source, top_k, model_path, batch_size, url, device, runtime) -> None:
     """Recognise ink from FILE (or - for stdin), in-process (no broker needed) or through an edge (--url).
 
     Input: one ink JSON object, or JSON lines of ink objects. Output: one JSON line per input with
@@ -231,7 +268,11 @@ def recognize(source, top_k, model_path, batch_size, url) -> None:
 
     if url:
         sys.exit(0 if recognize_remote(source, sys.stdout, url, top_k=top_k) else 1)
-    settings = _settings(model_path=model_path)
+    settings = _settings(device=device, runtime=runtime)
+    if model_path:  # the artifact of the runtime in use
+        key = "onnx_model_path" if settings.runtime == "onnx" else "model_path"
+        settings = settings.model_copy(update={key: model_path})
+    _device_or_fail(settings)
     ok = recognize_stream(source, sys.stdout, settings, top_k=top_k, batch_size=batch_size)
     sys.exit(0 if ok else 1)
 

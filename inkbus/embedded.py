@@ -62,6 +62,7 @@ def run_embedded(settings: Settings, workers: int = 1, announce=print) -> None:
     offload = offloader(settings.async_mode)
     swapper = start_serving(settings, default_worker_name(), offload)  # the edge's /metrics shows its model too
     recognizer = swapper.current()
+    settings = settings.for_device(recognizer.device)  # the consumers' batch limit
     consumers = [
         BatchingConsumer(
             settings, RecognitionEngine(recognizer, default_worker_name(i)), url=url, offload=offload, swapper=swapper
@@ -74,7 +75,7 @@ def run_embedded(settings: Settings, workers: int = 1, announce=print) -> None:
     feedback = _feedback_engine(settings, app.extensions["inkbus.store"], url, offload)
     if feedback is not None:
         socketio.start_background_task(feedback.run)
-    announce(f"Inkbus {recognizer.version}: bus on {how}")
+    announce(f"Inkbus {recognizer.version} on {recognizer.device} ({recognizer.runtime}): bus on {how}")
     announce(f"Open http://{settings.host}:{settings.port}/ in your browser (Ctrl-C stops)")
     try:
         serve(app, socketio, settings.host, settings.port)

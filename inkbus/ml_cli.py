@@ -190,3 +190,18 @@ def sagemaker_main(argv: list[str] | None = None, env: Mapping[str, str] | None 
 
     argv = sys.argv[1:] if argv is None else argv
     train.main(args=train_args(argv, os.environ if env is None else env), prog_name="inkbus train")
+
+
+@click.command("export-onnx")
+@click.option("--model", "model_path", type=_path(dir_okay=False, exists=True), help="Artifact [INKBUS_MODEL_PATH].")
+@click.option("--out", type=_path(dir_okay=False), help="Where the ONNX file goes [INKBUS_ONNX_MODEL_PATH].")
+@click.option("--int8", is_flag=True, help="Quantise the weights to int8 (dynamic quantisation).")
+def export_onnx(model_path, out, int8) -> None:
+    """Export the TorchScript artifact to ONNX, metadata inside, for INKBUS_RUNTIME=onnx (serving without torch)."""
+    from ml.training.onnx_export import export_onnx as export
+
+    s = Settings()
+    model_path, out = model_path or s.model_path, out or s.onnx_model_path
+    meta = export(model_path, out, int8=int8)
+    inputs = ", ".join(meta.get("inputs", ["image"]))
+    click.echo(f"{out}: {meta['version']} ({meta['onnx']['weights']}, inputs {inputs})")

@@ -54,9 +54,9 @@ def _records(source: TextIO) -> Iterator[tuple[dict | None, InkError | None]]:
 
 
 def recognize_stream(source: TextIO, out: TextIO, settings: Settings, *, top_k: int, batch_size: int) -> bool:
-    from ml.recognizer import Recognizer
+    from ml.serving import open_recognizer
 
-    rec = Recognizer(settings.model_path)  # a batch job on this machine alone: torch's default, every core
+    rec = open_recognizer(settings, threads=0)  # a batch job on this machine alone: the runtime's default, every core
     ok = True
     pending: list[tuple[dict, list[np.ndarray] | InkError]] = []  # (output row, strokes or InkError)
 

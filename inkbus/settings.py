@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,7 +42,22 @@ class Settings(BaseSettings):
     )
 
     # --- worker
-    batch_max: int = Field(64, description="Most jobs in one forward pass")
+    batch_max: int = Field(64, ge=1, description="Most jobs in one forward pass on a CPU")
+    batch_max_cuda: int = Field(
+        512,
+        ge=1,
+        description="Most jobs in one forward pass when the model runs on a GPU (INKBUS_BATCH_MAX applies on a CPU)",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="Where the worker, `inkbus run` and `inkbus recognize` run the model: auto (a CUDA GPU when "
+        "one is visible, else the CPU), cpu, or cuda (refused at start when no GPU is visible)",
+    )
+    runtime: Literal["torch", "onnx"] = Field(
+        "torch",
+        description="Serving runtime: torch (the TorchScript artifact, INKBUS_MODEL_PATH) or onnx (ONNX Runtime "
+        "on INKBUS_ONNX_MODEL_PATH, made by `inkbus export-onnx`; needs no torch)",
+    )
     batch_wait_ms: float = Field(
         0.0, ge=0, description="Extra wait to fill a batch once a worker has a job (delivered jobs always join)"
     )
@@ -57,6 +72,10 @@ class Settings(BaseSettings):
 
     # --- model and data
     model_path: Path = Field(REPO_ROOT / "models" / "inknet.pt", description="Exported model artifact")
+    onnx_model_path: Path = Field(
+        REPO_ROOT / "models" / "inknet.onnx",
+        description="The model as ONNX, metadata inside (`inkbus export-onnx`), served when INKBUS_RUNTIME=onnx",
+    )
     data_dir: Path = Field(REPO_ROOT.parent / "shared" / "data", description="Training/evaluation data directory")
     emnist_url: str = Field(
         "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip",
@@ -204,6 +223,15 @@ class Settings(BaseSettings):
     log_json: bool | None = Field(
         None, description="One JSON object per log line; unset: JSON unless stderr is a terminal (then plain text)"
     )
+
+    def batch_limit(self, device: str) -> int:
+        """Most jobs in one forward pass on ``device``: a GPU's forward pass costs about the same for 8 inks or
+        500, so it takes far more than a CPU's, whose cost grows with the batch."""
+        return self.batch_max_cuda if device == "cuda" else self.batch_max
+
+    def for_device(self, device: str) -> Settings:
+        """These settings with ``batch_max`` sized for ``device``: what a worker's consumers read."""
+        return self.model_copy(update={"batch_max": self.batch_limit(device)})
 
     def admins(self) -> set[str]:
         return {a.strip() for a in self.chat_admins.split(",") if a.strip()}

@@ -1,7 +1,9 @@
 """Exported model artifacts: a TorchScript module plus ``inkbus.json`` metadata inside the file.
 
 The metadata carries the class map and the preprocessing version, so a worker can check that
-it renders ink the way the model was trained, and never needs the training code.
+it renders ink the way the model was trained, and never needs the training code. ``check_meta`` is
+shared with the ONNX artifact (ml/onnx_serving.py), which carries the same metadata; torch is imported
+only where a TorchScript file is read or written, so that path never needs it.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ml import metadata, sequence
 from ml.metadata import META_NAME
+
+if TYPE_CHECKING:
+    import torch
 
 
 class ArtifactError(RuntimeError):
@@ -38,6 +42,8 @@ def save_artifact(module: torch.nn.Module, path: str | Path, meta: dict) -> Path
         "image_size": metadata.IMAGE_SIZE,
         **meta,
     }
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     scripted = torch.jit.script(module.eval())
@@ -49,6 +55,8 @@ def save_artifact(module: torch.nn.Module, path: str | Path, meta: dict) -> Path
 
 def resave_artifact(art: Artifact, path: str | Path, meta: dict) -> Path:
     """Write an already-scripted artifact's module with new metadata (calibration, a new version name)."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -58,6 +66,8 @@ def resave_artifact(art: Artifact, path: str | Path, meta: dict) -> Path:
 
 
 def load_artifact(path: str | Path) -> Artifact:
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"model artifact not found: {path}")
@@ -66,10 +76,31 @@ def load_artifact(path: str | Path) -> Artifact:
         module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except Exception as exc:  # torch raises several unrelated types for a bad file
         raise ArtifactError(f"cannot load model artifact {path}: {exc}") from exc
+    meta = read_meta(extra[META_NAME], path)
+    inputs = check_meta(meta, path)
+    module.eval()
+    return Artifact(
+        module=module,
+        classes=tuple(meta["classes"]),
+        preprocessing_version=meta["preprocessing_version"],
+        version=str(meta.get("version", "unknown")),
+        meta=meta,
+        inputs=inputs,
+    )
+
+
+def read_meta(text: str, path: Path) -> dict:
     try:
-        meta = json.loads(extra[META_NAME])
+        meta = json.loads(text)
     except ValueError as exc:
         raise ArtifactError(f"artifact {path} has no readable {META_NAME}") from exc
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"artifact {path}: {META_NAME} is not an object")
+    return meta
+
+
+def check_meta(meta: dict, path: Path) -> tuple[str, ...]:
+    """The inputs an artifact declares, once its preprocessing matches this build's; else ``ArtifactError``."""
     if meta.get("preprocessing_version") != metadata.PREPROCESSING_VERSION:
         raise ArtifactError(
             f"artifact {path} expects preprocessing {meta.get('preprocessing_version')!r}, "
@@ -83,12 +114,6 @@ def load_artifact(path: str | Path) -> Artifact:
             f"artifact {path} expects pen-path features {meta.get('sequence_version')!r}, "
             f"this build makes {sequence.SEQUENCE_VERSION!r}"
         )
-    module.eval()
-    return Artifact(
-        module=module,
-        classes=tuple(meta["classes"]),
-        preprocessing_version=meta["preprocessing_version"],
-        version=str(meta.get("version", "unknown")),
-        meta=meta,
-        inputs=inputs,
-    )
+    if not meta.get("classes"):
+        raise ArtifactError(f"artifact {path}: {META_NAME} has no class map")
+    return inputs

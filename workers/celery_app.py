@@ -44,6 +44,7 @@ class BatchingStep(bootsteps.StartStopStep):
             return
         swapper = start_serving(settings, default_worker_name())
         recognizer = swapper.current()
+        settings = settings.for_device(recognizer.device)  # a GPU takes far larger batches than a CPU
         for i in range(settings.worker_concurrency):
             engine = RecognitionEngine(recognizer, default_worker_name(i))
             consumer = BatchingConsumer(settings, engine, swapper=swapper)
@@ -51,7 +52,14 @@ class BatchingStep(bootsteps.StartStopStep):
             thread.start()
             self.consumers.append(consumer)
             self.threads.append(thread)
-        log.info("started %d batching consumer(s), model %s", len(self.consumers), recognizer.version)
+        log.info(
+            "started %d batching consumer(s), model %s on %s (%s), batches up to %d",
+            len(self.consumers),
+            recognizer.version,
+            recognizer.device,
+            recognizer.runtime,
+            settings.batch_max,
+        )
         freeze_startup_heap()
 
     def stop(self, worker):

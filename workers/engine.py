@@ -13,7 +13,7 @@ import time
 from bus.schemas import ErrorEvent, Label, PracticeVerdict, PredictionEvent, RecognizeJob, ShapeGuess, Timings
 from ml.ink import InkError, is_degenerate, validate_ink
 from ml.practice import judge, shape_guess
-from ml.recognizer import BatchResult, Recognizer
+from ml.serving import BaseRecognizer, BatchResult
 
 Event = PredictionEvent | ErrorEvent
 
@@ -38,7 +38,7 @@ def checked_ink(job: RecognizeJob) -> list:
 
 
 class RecognitionEngine:
-    def __init__(self, recognizer: Recognizer, worker_name: str):
+    def __init__(self, recognizer: BaseRecognizer, worker_name: str):
         self.recognizer = recognizer
         self.worker_name = worker_name
 

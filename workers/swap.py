@@ -25,6 +25,7 @@ from bus.schemas import AlertEvent, ModelPromoted
 from inkbus.settings import Settings
 from ml.recognizer import Recognizer
 from ml.registry import Registry, fetch_artifact, file_sha256
+from ml.serving import BaseRecognizer
 
 log = logging.getLogger("inkbus.worker")
 
@@ -51,16 +52,16 @@ class ModelSwapper:
     def __init__(
         self,
         settings: Settings,
-        recognizer: Recognizer,
+        recognizer: BaseRecognizer,
         sha256: str,
         worker: str,
-        load: Callable[[Path], Recognizer] | None = None,
-        on_swap: Callable[[Recognizer], None] | None = None,
+        load: Callable[[Path], BaseRecognizer] | None = None,
+        on_swap: Callable[[BaseRecognizer], None] | None = None,
         offload: Callable | None = None,
     ):
         self.settings = settings
         self.worker = worker
-        self._load = load or (lambda path: Recognizer(path, settings.torch_threads))
+        self._load = load or (lambda path: Recognizer(path, settings.torch_threads, device=settings.device))
         self._on_swap = on_swap
         # Under gevent the loader "thread" is a greenlet: ``offload`` puts the load on a real thread.
         self._offload = offload or (lambda fn, *a: fn(*a))
@@ -74,7 +75,7 @@ class ModelSwapper:
         self._thread.start()
 
     # -- what consumers call (their own thread)
-    def current(self) -> Recognizer:
+    def current(self) -> BaseRecognizer:
         return self._current
 
     def on_control(self, body: dict) -> None:
@@ -155,7 +156,13 @@ def start_serving(settings: Settings, worker: str, offload: Callable | None = No
     """Load the worker process's first model and the swapper its consumers share."""
     from observability.metrics import set_model
 
+    if settings.runtime == "onnx":  # the registry holds TorchScript artifacts: an ONNX worker serves its file
+        from ml.serving import open_recognizer
+
+        recognizer = open_recognizer(settings)
+        set_model(recognizer.version)
+        return ModelSwapper(settings, recognizer, "", worker, on_swap=lambda r: set_model(r.version), offload=offload)
     path, sha = initial_model(settings)
-    recognizer = Recognizer(path, settings.torch_threads)
+    recognizer = Recognizer(path, settings.torch_threads, device=settings.device)
     set_model(recognizer.version)
     return ModelSwapper(settings, recognizer, sha, worker, on_swap=lambda r: set_model(r.version), offload=offload)

@@ -13,12 +13,12 @@ from workers.celery_app import app
 @lru_cache(maxsize=1)
 def _engine():
     # Built lazily in the pool process, after any fork.
-    from ml.recognizer import Recognizer
+    from ml.serving import open_recognizer
     from workers.batcher import default_worker_name
     from workers.engine import RecognitionEngine
 
     s = app.inkbus_settings
-    return RecognitionEngine(Recognizer(s.model_path, s.torch_threads), default_worker_name(0) + "-task")
+    return RecognitionEngine(open_recognizer(s), default_worker_name(0) + "-task")
 
 
 @app.task(name="inkbus.recognize_one", acks_late=True, reject_on_worker_lost=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from inkbus.bench.runtime import runtime_rows
+
 
 def reference_ms(r: dict) -> float:
     """In-process batch-1 latency at the workers' thread count: what the live path is compared with."""
@@ -36,6 +38,7 @@ def table(r: dict) -> str:
             f"| ceiling in-process, batch {bs}{threads} | {v['samples_per_s']} | {v['ms_per_sample']} | | | "
             f"preprocess {v['render_ms_per_sample']} + forward {v['inference_ms_per_sample']} ms/sample |"
         )
+    rows += runtime_rows(r)
     if "worker_batch1" in c:
         v = c["worker_batch1"]
         rows.append(
@@ -165,6 +168,13 @@ def capacity_note(r: dict) -> str:
     )
 
 
+def gpu_line(m: dict) -> str:
+    """Whether this run could measure a GPU: the worker's cuda path (INKBUS_DEVICE) has figures only if so."""
+    if m.get("gpu"):
+        return f"GPU: {m['gpu']}."
+    return "GPU: none on this machine, so no GPU figures; CPU is the measured and tested path."
+
+
 def markdown(r: dict, command: str, plot_name: str | None) -> str:
     m = r["machine"]
     lines = [
@@ -175,6 +185,7 @@ def markdown(r: dict, command: str, plot_name: str | None) -> str:
         "",
         f"- Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, torch {m['torch']}; {m['platform']}; "
         f"load average at start {', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}.",
+        f"- {gpu_line(m)}",
         "- Broker: RabbitMQ on the same machine; edge (`inkbus edge`, gevent) and one worker (`inkbus worker`, solo "
         "pool) as separate processes; simulated drawers in one asyncio process (python-socketio), at human pace: a "
         "stroke streamed in 50 ms chunks over ~300 ms, then ~400 ms to the next stroke.",

@@ -17,6 +17,7 @@ from inkbus.bench.http_baseline import load_http
 from inkbus.bench.live import live
 from inkbus.bench.procs import free_port, start_stack
 from inkbus.bench.report import markdown, plot, reference_ms, table
+from inkbus.bench.runtime import runtimes
 from inkbus.bench.saturation import saturation
 from inkbus.settings import Settings
 
@@ -34,9 +35,20 @@ def machine() -> dict:
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "onnxruntime": _version("onnxruntime"),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "platform": platform.platform(),
         "load_avg_at_start": os.getloadavg(),
     }
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 PLANS = {
@@ -51,6 +63,8 @@ PLANS = {
         "http_clients": [8],
         "http_s": 6,
         "sat_step_s": 3,
+        "runtime_samples": 512,
+        "runtime_rounds": 4,
     },
     "full": {
         "drain_jobs": 3000,
@@ -62,6 +76,8 @@ PLANS = {
         "http_clients": [8, 32],
         "http_s": 20,
         "sat_step_s": 6,
+        "runtime_samples": 4096,
+        "runtime_rounds": 8,
     },
     "tiny": {
         "drain_jobs": 20,
@@ -73,6 +89,8 @@ PLANS = {
         "http_clients": [2],
         "http_s": 2,
         "sat_step_s": 1,
+        "runtime_samples": 64,
+        "runtime_rounds": 1,
     },
 }
 
@@ -176,6 +194,8 @@ def run_bench(
     echo("ceiling: in-process render + forward ...")
     r["ceiling"] = ceiling(settings, n=512 if plan_name != "full" else 2048)
     with tempfile.TemporaryDirectory() as tmp:
+        echo("runtimes: TorchScript against ONNX Runtime, one thread ...")
+        r["runtime"] = runtimes(settings, Path(tmp), plan["runtime_samples"], plan["runtime_rounds"])
         for mode in ("batched", "unbatched"):
             echo(f"drain: {mode} worker, {plan['drain_jobs']} jobs ...")
             r[f"drain_{mode}"] = drain(settings, mode, plan["drain_jobs"], plan["latency_n"], Path(tmp))

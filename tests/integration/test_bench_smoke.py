@@ -27,6 +27,12 @@ def test_bench_tiny_runs_every_scenario(settings, rabbit_url, clean_bus, tmp_pat
     assert r["saturation"]["saturated_per_s"] > 0 and r["http_baseline"][0]["errors"] == 0
     assert set(r["ratios"]) >= {"saturated_vs_ceiling", "saturated_vs_unbatched_celery", "bus_overhead_p50_ms"}
     assert "| live path, 3 drawers |" in res.stdout
+    rt = r["runtime"]  # the runtimes side by side, TorchScript the reference
+    assert {(x["runtime"], x["batch"]) for x in rt["rows"]} == {
+        (name, bs) for name in ("torchscript", "onnxruntime fp32", "onnxruntime int8") for bs in (1, 8, 64)
+    }
+    assert rt["outputs"]["onnxruntime fp32"]["max_abs_diff"] <= 1e-4
+    assert "| runtime onnxruntime fp32, batch 1, 1 thread |" in res.stdout
     stages = r["live"][0]["stages_ms"]  # where the time went, one entry per answered pen-up
     assert {k: v["n"] for k, v in stages.items()} == dict.fromkeys(stages, r["live"][0]["latency_ms"]["n"])
     assert "| stage, p50 / p99 ms | 3 drawers |" in res.stdout

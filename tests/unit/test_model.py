@@ -81,7 +81,7 @@ def test_serving_code_never_imports_training_code():
     import sys
 
     code = (
-        "import sys, ml.recognizer, workers.engine, workers.batcher, web.app; "
+        "import sys, ml.recognizer, ml.onnx_serving, workers.engine, workers.batcher, web.app; "
         "print([m for m in sys.modules if m.startswith('ml.training')])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

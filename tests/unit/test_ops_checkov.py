@@ -52,7 +52,7 @@ def test_terraform():
 
 def test_rendered_kubernetes_overlays(tmp_path):
     files = []
-    for overlay in ("dev", "prod"):
+    for overlay in ("dev", "prod", "prod-gpu"):
         out = tmp_path / f"{overlay}.yaml"
         res = subprocess.run(
             [_kubectl(), "kustomize", str(REPO_ROOT / "ops" / "k8s" / "overlays" / overlay)],

@@ -42,7 +42,8 @@ def test_serving_image_has_no_training_dependencies():
     assert any("-c serve.txt" in i for i in installs), "install from the lock (requirements/serve.txt)"
     serve = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["serve"]
     assert not any(x in " ".join(serve) for x in ("train", "bench", "test", "all")), serve
-    assert "+cpu" in TEXT  # the CPU torch wheel, not PyPI's CUDA build
+    # the CPU torch wheel by default, not PyPI's CUDA build; GPU worker images choose a CUDA variant explicitly
+    assert re.search(r"^ARG TORCH_VARIANT=cpu$", TEXT, flags=re.M) and '"torch==2.13.0+${TORCH_VARIANT}"' in TEXT
     ignore = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     assert "ml/training/" in ignore and "**/.env" in ignore
 

@@ -13,13 +13,14 @@ from inkbus.settings import REPO_ROOT, Settings
 from tests.ops_tools import tool
 
 K8S = REPO_ROOT / "ops" / "k8s"
-OVERLAYS = ["dev", "prod"]
+OVERLAYS = ["dev", "prod", "prod-gpu"]
 KEDA_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas" / "keda"
 KEDA_KINDS = {
     "ScaledObject": "keda.sh_scaledobjects.yaml",
     "TriggerAuthentication": "keda.sh_triggerauthentications.yaml",
 }
 ROLES = ["edge", "worker", "feedback", "bots", "sink"]
+EXTRA_ROLES = {"prod-gpu": ["worker-gpu"]}  # what an overlay adds to the base's roles
 K8S_VERSION = "1.33.0"  # the oldest minor EKS and GKE still support as this was written; the API used is older
 
 
@@ -96,9 +97,10 @@ def test_keda_kinds_pass_the_crd_schemas(rendered):
     for kind in KEDA_KINDS:
         api_version, schema = _keda_schema(kind)
         found = _of(docs, kind)
-        assert len(found) == 1, kind
-        assert found[0]["apiVersion"] == api_version
-        jsonschema.validate(found[0], schema)
+        assert found, kind
+        for doc in found:
+            assert doc["apiVersion"] == api_version
+            jsonschema.validate(doc, schema)
 
 
 @needs_keda
@@ -106,7 +108,7 @@ def test_the_keda_check_catches_a_misspelt_field(rendered):
     import jsonschema
 
     _, docs = rendered
-    (so,) = _of(docs, "ScaledObject")
+    so = _of(docs, "ScaledObject")[0]
     broken = {**so, "spec": {**so["spec"], "pollingIntervall": 5}}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, _keda_schema("ScaledObject")[1])
@@ -114,28 +116,31 @@ def test_the_keda_check_catches_a_misspelt_field(rendered):
 
 def test_workers_scale_on_the_job_queue_including_unacked_jobs(rendered):
     _, docs = rendered
-    (so,) = _of(docs, "ScaledObject")
-    spec = so["spec"]
-    assert 5 <= spec["pollingInterval"] <= 10
-    assert 1 <= spec["minReplicaCount"] < spec["maxReplicaCount"]
-    (trigger,) = spec["triggers"]
-    meta = trigger["metadata"]
-    assert trigger["type"] == "rabbitmq" and meta["protocol"] == "http" and meta["mode"] == "QueueLength"
-    assert meta["queueName"] == JOB_QUEUE_NAME and meta["value"] == "81"
+    scaled = {so["spec"]["scaleTargetRef"]["name"]: so["spec"] for so in _of(docs, "ScaledObject")}
+    workers = {d["metadata"]["name"] for d in _of(docs, "Deployment") if "worker" in d["metadata"]["name"]}
+    assert set(scaled) == workers  # every worker Deployment, CPU or GPU, has its own ScaledObject
     (auth,) = _of(docs, "TriggerAuthentication")
-    assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+    for spec in scaled.values():
+        assert 5 <= spec["pollingInterval"] <= 10
+        assert 1 <= spec["minReplicaCount"] < spec["maxReplicaCount"]
+        (trigger,) = spec["triggers"]
+        meta = trigger["metadata"]
+        assert trigger["type"] == "rabbitmq" and meta["protocol"] == "http" and meta["mode"] == "QueueLength"
+        assert meta["queueName"] == JOB_QUEUE_NAME
+        assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+    assert scaled["inkbus-worker"]["triggers"][0]["metadata"]["value"] == "81"
     assert all(ref["name"] == "inkbus-secrets" for ref in auth["spec"]["secretTargetRef"])
-    assert spec["scaleTargetRef"]["name"] == "inkbus-worker"
 
 
 def test_deployments_are_probed_sized_spread_and_drained(rendered):
-    _, docs = rendered
+    overlay, docs = rendered
+    roles = {*ROLES, *EXTRA_ROLES.get(overlay, [])}
     deployments = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in _of(docs, "Deployment")}
-    assert set(deployments) == set(ROLES)
+    assert set(deployments) == roles
     pdbs = {
         p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] for p in _of(docs, "PodDisruptionBudget")
     }
-    assert pdbs == set(ROLES)
+    assert pdbs == roles
     longest_job_s = Settings().job_ttl_ms / 1000
     for role, d in deployments.items():
         spec, pod = d["spec"], d["spec"]["template"]["spec"]
@@ -191,3 +196,47 @@ def test_the_learning_loop_runs_weekly_alone_with_its_own_identity(rendered):
     assert config["data"]["INKBUS_MODEL_FROM_REGISTRY"] == "true"
     for name in ("INKBUS_MODEL_REGISTRY", "INKBUS_MODEL_FROM_REGISTRY", "INKBUS_MODEL_CACHE_DIR"):
         assert name.removeprefix("INKBUS_").lower() in Settings.model_fields
+
+
+def _render(overlay: str) -> list[dict]:
+    res = subprocess.run([_kubectl(), "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return [d for d in yaml.safe_load_all(res.stdout) if d]
+
+
+def _gpu_node_group() -> dict:
+    from tests.unit.test_ops_terraform import TF, _resources
+
+    return _resources(TF / "modules" / "aws_inkbus")[("aws_eks_node_group", "gpu")]
+
+
+def test_gpu_workers_take_one_gpu_on_the_gpu_nodes_and_scale_on_their_own():
+    docs = _render("prod-gpu")
+    (gpu,) = [d for d in _of(docs, "Deployment") if d["metadata"]["name"] == "inkbus-worker-gpu"]
+    pod = gpu["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == 1 and c["resources"]["requests"]["nvidia.com/gpu"] == 1
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["INKBUS_DEVICE"] == "cuda"  # never auto: a pod without its GPU fails instead of crawling on a CPU
+    assert int(env["INKBUS_BATCH_MAX_CUDA"]) > Settings().batch_max
+    assert c["args"] == ["worker"] and c["image"].startswith("registry.example.com/inkbus:")
+    # the Terraform GPU node group's label and taint (tests/unit/test_ops_terraform.py checks them there)
+    group = _gpu_node_group()
+    assert pod["nodeSelector"] == group["labels"]
+    (taint,) = group["taint"]
+    (toleration,) = pod["tolerations"]
+    assert toleration["key"] == taint["key"] and toleration["operator"] == "Exists"
+    assert (taint["effect"], toleration["effect"]) == ("NO_SCHEDULE", "NoSchedule")
+    (so,) = [s for s in _of(docs, "ScaledObject") if s["spec"]["scaleTargetRef"]["name"] == "inkbus-worker-gpu"]
+    assert so["metadata"]["name"] == "inkbus-worker-gpu"
+    (metrics,) = [n for n in _of(docs, "NetworkPolicy") if n["metadata"]["name"] == "inkbus-ingress-metrics"]
+    assert "worker-gpu" in metrics["spec"]["podSelector"]["matchExpressions"][0]["values"]
+
+
+def test_the_gpu_overlay_is_prod_plus_gpu_workers_and_no_other_overlay_asks_for_a_gpu():
+    prod = {(d["kind"], d["metadata"]["name"]) for d in _render("prod")}
+    gpu = {(d["kind"], d["metadata"]["name"]) for d in _render("prod-gpu")}
+    added = {("Deployment", "inkbus-worker-gpu"), ("ScaledObject", "inkbus-worker-gpu")}
+    assert gpu == prod | added | {("PodDisruptionBudget", "inkbus-worker-gpu")}
+    for overlay in ("dev", "prod"):
+        assert "nvidia.com/gpu" not in yaml.safe_dump_all(_render(overlay)), overlay

@@ -89,6 +89,27 @@ def test_aws_serving_side_has_its_parts():
     assert len(alarms) >= 3 and all(a["alarm_actions"] for a in alarms)
 
 
+def _variables(directory: Path) -> dict:
+    return {name: body for block in _load(directory / "variables.tf")["variable"] for name, body in block.items()}
+
+
+def test_gpu_node_group_beside_the_cpu_one_is_labelled_tainted_and_optional():
+    res = _resources(TF / "modules" / "aws_inkbus")
+    cpu, gpu = res[("aws_eks_node_group", "app")], res[("aws_eks_node_group", "gpu")]
+    assert gpu["cluster_name"] == cpu["cluster_name"] and gpu["subnet_ids"] == cpu["subnet_ids"]
+    assert "NVIDIA" in gpu["ami_type"] and gpu["instance_types"] == "${var.gpu_node_instance_types}"
+    assert gpu["count"] == "${var.gpu_node_max > 0 ? 1 : 0}"  # 0 leaves it out
+    # what ops/k8s/overlays/prod-gpu selects and tolerates (tests/unit/test_ops_k8s.py checks the other side)
+    assert gpu["labels"] == {"inkbus/accelerator": "nvidia"}
+    (taint,) = gpu["taint"]
+    assert taint == {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
+    variables = _variables(TF / "modules" / "aws_inkbus")
+    assert variables["gpu_node_max"]["default"] == 0 and variables["gpu_node_min"]["validation"]
+    for env, enabled in (("dev", False), ("prod", True)):
+        app = next(b["app"] for b in _load(TF / "envs" / env / "main.tf")["module"] if "app" in b)
+        assert (app["gpu_node_max"] > 0) is enabled and 0 <= app["gpu_node_min"] <= app["gpu_node_max"], env
+
+
 def test_gcp_training_side_has_a_bucket_and_a_gpu_template():
     res = _resources(TF / "modules" / "gcp_ml")
     bucket = res[("google_storage_bucket", "ml")]

@@ -19,6 +19,8 @@ module "app" {
   private_subnet_ids = module.network.private_subnet_ids
   node_min           = 1
   node_max           = 3
+  gpu_node_min       = 0
+  gpu_node_max       = 0 # no GPU workers in dev
   certificate_arn    = var.certificate_arn
   alarm_topic_arn    = var.alarm_topic_arn
   k8s_namespace      = "inkbus-dev" # ops/k8s/overlays/dev

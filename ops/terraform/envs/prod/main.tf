@@ -19,6 +19,8 @@ module "app" {
   private_subnet_ids = module.network.private_subnet_ids
   node_min           = 3
   node_max           = 20
+  gpu_node_min       = 1
+  gpu_node_max       = 4 # GPU workers: deploy ops/k8s/overlays/prod-gpu
   certificate_arn    = var.certificate_arn
   alarm_topic_arn    = var.alarm_topic_arn
   tags               = local.tags

@@ -311,6 +311,36 @@ resource "aws_eks_pod_identity_association" "loop" {
   tags            = var.tags
 }
 
+# GPU workers' nodes (ops/k8s/overlays/prod-gpu): NVIDIA's EKS AMI (driver and container toolkit installed), a label
+# the GPU worker pods select and a taint only they tolerate, so no other pod takes a GPU node. Off with gpu_node_max = 0.
+resource "aws_eks_node_group" "gpu" {
+  count           = var.gpu_node_max > 0 ? 1 : 0
+  cluster_name    = aws_eks_cluster.this.name
+  node_group_name = "gpu"
+  node_role_arn   = aws_iam_role.node.arn
+  subnet_ids      = var.private_subnet_ids
+  instance_types  = var.gpu_node_instance_types
+  ami_type        = "AL2023_x86_64_NVIDIA"
+  labels = {
+    "inkbus/accelerator" = "nvidia"
+  }
+  taint {
+    key    = "nvidia.com/gpu"
+    value  = "present"
+    effect = "NO_SCHEDULE"
+  }
+  scaling_config {
+    min_size     = var.gpu_node_min
+    desired_size = var.gpu_node_min
+    max_size     = var.gpu_node_max
+  }
+  update_config {
+    max_unavailable = 1 # the GPU workers' PDB allows one down at a time too
+  }
+  depends_on = [aws_iam_role_policy_attachment.node]
+  tags       = var.tags
+}
+
 # --- ALB in front of the edge pods (registered by the AWS Load Balancer Controller's TargetGroupBinding)
 resource "aws_security_group" "alb" {
   name        = "${var.name}-alb"

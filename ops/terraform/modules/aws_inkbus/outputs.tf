@@ -47,3 +47,8 @@ output "learning_loop_role_arn" {
   description = "IAM role the learning loop's service account (inkbus-loop) takes: writes the registry."
   value       = aws_iam_role.loop.arn
 }
+
+output "gpu_node_group" {
+  description = "The GPU node group's name (null with gpu_node_max = 0): GPU workers go there with ops/k8s/overlays/prod-gpu."
+  value       = one(aws_eks_node_group.gpu[*].node_group_name)
+}

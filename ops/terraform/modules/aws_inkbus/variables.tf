@@ -47,6 +47,28 @@ variable "node_max" {
   default     = 10
 }
 
+variable "gpu_node_instance_types" {
+  type        = list(string)
+  description = "EC2 types of the GPU node group (one NVIDIA GPU each: a GPU worker pod takes a whole GPU)."
+  default     = ["g5.xlarge"]
+}
+
+variable "gpu_node_min" {
+  type        = number
+  description = "Fewest GPU nodes; at least the GPU workers' minReplicaCount (1) when GPU workers are deployed."
+  default     = 1
+  validation {
+    condition     = var.gpu_node_min >= 0 && var.gpu_node_min <= var.gpu_node_max
+    error_message = "gpu_node_min must be between 0 and gpu_node_max."
+  }
+}
+
+variable "gpu_node_max" {
+  type        = number
+  description = "Most GPU nodes; 0 leaves the GPU node group out (CPU workers only, ops/k8s/overlays/prod)."
+  default     = 0
+}
+
 variable "mq_instance_type" {
   type        = string
   description = "Amazon MQ broker instance type."

@@ -1,0 +1,148 @@
+"""What every serving runtime shares, without torch: features from ink, calibration, top-k, the device choice.
+
+``ml.recognizer.Recognizer`` (TorchScript) and ``ml.onnx_serving.OnnxRecognizer`` (ONNX Runtime) both build on
+``BaseRecognizer``; ``open_recognizer`` picks one from ``INKBUS_RUNTIME``. Only the forward pass differs, so the
+worker, ``inkbus run`` and ``inkbus recognize`` answer the same whichever runtime serves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ml.metadata import IMAGE_SIZE
+from ml.practice import Rule
+from ml.raster import render_batch
+from ml.sequence import SEQ_CHANNELS, SEQ_LEN, sequence_batch
+
+if TYPE_CHECKING:
+    from inkbus.settings import Settings
+
+# How each input an artifact can declare is made from validated inks (ml/artifact.py checks the names).
+FEATURES = {"image": render_batch, "sequence": sequence_batch}
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class DeviceError(RuntimeError):
+    """The configured device cannot be used (``cuda`` asked for where no GPU is visible)."""
+
+
+def resolve_device(choice: str, cuda_available: Callable[[], bool]) -> str:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; ``cuda`` without one is refused, not degraded:
+    a GPU worker that silently ran on its node's CPU would be sized (batch limit, replicas) for the wrong device."""
+    if choice not in DEVICES:
+        raise DeviceError(f"unknown device {choice!r}: use one of {', '.join(DEVICES)}")
+    if choice == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    if choice == "cuda" and not cuda_available():
+        raise DeviceError(
+            "INKBUS_DEVICE=cuda but no CUDA GPU is visible to this process "
+            "(no NVIDIA driver or device, or a CPU-only build of the runtime); use auto or cpu"
+        )
+    return choice
+
+
+def check_device(runtime: str, choice: str) -> str:
+    """The device ``choice`` resolves to for ``runtime``, or ``DeviceError``: run before a long start-up."""
+    if runtime == "onnx":
+        from ml.onnx_serving import onnx_device
+
+        return onnx_device(choice)
+    from ml.recognizer import torch_device
+
+    return torch_device(choice)
+
+
+def model_inputs(names: tuple[str, ...], inks: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """The arrays a model declaring ``names`` takes, in that order, for validated inks."""
+    return [FEATURES[name](inks) for name in names]
+
+
+def blank_inputs(names: tuple[str, ...], n: int) -> list[np.ndarray]:
+    """All-zero inputs of batch size ``n``: start-up warm-up and export tracing."""
+    shapes = {
+        "image": ((n, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
+        "sequence": ((n, SEQ_LEN, SEQ_CHANNELS), np.float32),
+    }
+    return [np.zeros(*shapes[name]) for name in names]
+
+
+def temperature_of(meta: dict) -> float:
+    """The artifact's temperature (1.0 before it was calibrated); probabilities are softmax(logits / T)."""
+    cal = meta.get("calibration")
+    cal = cal if isinstance(cal, dict) else {}
+    t = float(cal.get("temperature", 1.0))
+    if not 0.05 <= t <= 20:
+        raise ValueError(f"implausible calibration temperature {t}")
+    return t
+
+
+def softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
+    z = logits.astype(np.float32) / np.float32(temperature)
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    probs: np.ndarray  # (N, classes), float32
+    render_ms: float  # whole batch: rendering, plus the pen-path features when the model takes them
+    inference_ms: float  # whole batch
+
+
+class BaseRecognizer:
+    """Subclasses set ``classes``, ``version``, ``inputs``, ``meta``, ``device`` and implement ``probabilities``."""
+
+    classes: tuple[str, ...]
+    version: str
+    inputs: tuple[str, ...]
+    meta: dict
+    device: str = "cpu"
+    runtime: str = "?"
+
+    def _read_meta(self) -> None:
+        # Calibration and the practice rule travel in the artifact (``inkbus calibrate`` fits both).
+        self.temperature = temperature_of(self.meta)
+        self.rule = Rule.from_meta(self.meta)
+
+    def _warm_up(self) -> None:
+        # Runtimes specialise on the first calls; pay that at start-up, not on a user's first stroke.
+        for n in (1, 2, 8, 1):
+            self.probabilities(*blank_inputs(self.inputs, n))
+
+    def probabilities(self, *inputs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def recognize(self, inks: list[list[np.ndarray]]) -> BatchResult:
+        """Calibrated class probabilities for validated inks (see ``ml.ink.validate_ink``)."""
+        t0 = time.perf_counter()
+        inputs = model_inputs(self.inputs, inks) if len(inks) else []
+        t1 = time.perf_counter()
+        probs = self.probabilities(*inputs) if len(inks) else np.zeros((0, len(self.classes)), np.float32)
+        t2 = time.perf_counter()
+        return BatchResult(probs, (t1 - t0) * 1000, (t2 - t1) * 1000)
+
+    def top(self, probs: np.ndarray, k: int) -> list[dict]:
+        """The k most probable labels of one probability row, most probable first."""
+        k = max(1, min(k, len(self.classes)))
+        idx = np.argpartition(-probs, k - 1)[:k] if k < len(probs) else np.arange(len(probs))
+        idx = idx[np.argsort(-probs[idx], kind="stable")]
+        return [{"label": self.classes[i], "p": round(float(probs[i]), 6)} for i in idx]
+
+
+def open_recognizer(settings: Settings, threads: int | None = None, device: str | None = None) -> BaseRecognizer:
+    """The recogniser ``settings`` ask for: runtime (torch or onnx), device, threads (default: the worker's)."""
+    threads = settings.torch_threads if threads is None else threads
+    device = device or settings.device
+    if settings.runtime == "onnx":
+        from ml.onnx_serving import OnnxRecognizer  # no torch on this path
+
+        return OnnxRecognizer(settings.onnx_model_path, threads=threads, device=device)
+    from ml.recognizer import Recognizer
+
+    return Recognizer(settings.model_path, threads, device=device)
