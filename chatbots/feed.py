@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from kombu import Consumer
 
-from bus.connection import connect, queue_stats
+from bus.connection import connect, ensure_connected, queue_stats
 from bus.consumer import ResilientConsumer, drain
 from bus.topology import JOB_QUEUE_NAME, bots_queue, declare_topology
 from inkbus.settings import Settings
@@ -21,7 +21,7 @@ def broker_queue_stats(settings: Settings, url: str | None = None) -> Callable[[
     def stats() -> tuple[int, int] | None:
         conn = connect(settings, url)
         try:
-            conn.ensure_connection(max_retries=1, timeout=settings.broker_connect_timeout_s)
+            ensure_connected(conn, settings)
             return queue_stats(conn.default_channel, JOB_QUEUE_NAME)
         except Exception:  # any transport error means "unreachable"
             return None

@@ -71,6 +71,8 @@ class _LazyGroup(click.Group):
         "migrate": "inkbus.tutor_cli:migrate",
         "export-corrections": "inkbus.tutor_cli:export_corrections",
         "bots": "inkbus.tutor_cli:bots",
+        "bench-queues": "inkbus.cluster_cli:bench_queues",
+        "migrate-queues": "inkbus.cluster_cli:migrate_queues",
     }
 
     def list_commands(self, ctx):

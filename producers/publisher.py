@@ -20,7 +20,7 @@ import time
 
 from kombu import Producer
 
-from bus.connection import connect, queue_stats
+from bus.connection import connect, ensure_connected, queue_stats
 from bus.schemas import RecognizeJob, Supersede
 from bus.topology import CONTROL_EXCHANGE, JOBS_EXCHANGE, RK_RECOGNIZE, declare_topology, job_delivery_mode
 from inkbus.settings import Settings
@@ -51,6 +51,7 @@ class JobPublisher:
             self._slots.put(slot)
         self._outstanding: dict[str, tuple[str, int]] = {}  # drawing_id -> (job_id, seq) not yet answered
         self.superseded = 0
+        self._returned: set[str] = set()  # job ids the broker could not route (``_on_return``)
 
     # -- connection
     def _ensure(self, slot: _Slot) -> Producer:
@@ -58,14 +59,21 @@ class JobPublisher:
             return slot.producer
         conn = connect(self.settings, self.url, confirm=True)
         try:
-            conn.ensure_connection(max_retries=1, timeout=self.settings.broker_connect_timeout_s)
+            ensure_connected(conn, self.settings)
             ch = conn.channel()
             declare_topology(ch, self.settings)
         except Exception as exc:
             conn.release()
             raise BusUnavailable(f"message broker unreachable: {exc}") from exc
-        slot.conn, slot.producer = conn, Producer(ch, serializer="json")
+        slot.conn, slot.producer = conn, Producer(ch, serializer="json", on_return=self._on_return)
         return slot.producer
+
+    def _on_return(self, exc, exchange, routing_key, message) -> None:
+        # A job is published ``mandatory``: no queue to take it (a cluster re-declaring its job queue on a
+        # surviving node) brings it back before its confirm, and ``publish`` refuses it instead of losing it.
+        job_id = (getattr(message, "properties", None) or {}).get("message_id")
+        if job_id:
+            self._returned.add(job_id)
 
     @staticmethod
     def _drop(slot: _Slot) -> None:
@@ -135,7 +143,11 @@ class JobPublisher:
             expiration=ttl_s,
             message_id=job.job_id,
             timestamp=int(time.time()),
+            mandatory=True,
         )
+        if job.job_id in self._returned:
+            self._returned.discard(job.job_id)
+            raise BusUnavailable("no queue took the job: the message broker is re-declaring it; try again shortly")
 
     def answered(self, drawing_id: str | None, job_id: str) -> None:
         """Tell the coalescer that ``job_id`` got its answer; nothing of that drawing is outstanding."""

@@ -10,7 +10,7 @@ from bus.schemas import RecognizeJob
 from ml.ink import InkError, Limits, is_degenerate, parse_ink_json
 from producers.publisher import BusUnavailable
 from web.bridge import ReplyTimeout
-from web.errors import INK_STATUS, error_response
+from web.errors import EVENT_STATUS, INK_STATUS, error_response
 from web.openapi import openapi_document
 
 bp = Blueprint("api", __name__)
@@ -59,7 +59,8 @@ def recognize():
     except ReplyTimeout as exc:
         return error_response(504, "timeout", str(exc), job_id=job.job_id)
     if event.get("type") == "error":
-        return error_response(422, event.get("code", "invalid_ink"), event.get("message", ""))
+        code = event.get("code", "invalid_ink")
+        return error_response(EVENT_STATUS.get(code, 422), code, event.get("message", ""))
     return jsonify(
         {
             "job_id": job.job_id,

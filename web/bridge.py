@@ -2,11 +2,19 @@
 
 Each edge process owns a private, exclusive queue bound to ``*.<edge_id>`` on the events
 exchange, so replies reach the edge that asked even with many edges and many workers.
+
+That queue lives on the broker node the edge is connected to and goes with it. So the bridge keeps
+every job it published until its answer (a practice job: until its feedback) arrives: when the reply
+consumer comes back after losing the broker, it publishes the unanswered jobs again (workers answer a
+job id they know from memory, the feedback engine records an attempt once per job id, and the bridge
+delivers one answer and one feedback per job id), and a job whose deadline passed, or that cannot be
+published, is answered with an ``error`` event carrying a code: never silently dropped.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -14,7 +22,7 @@ from collections.abc import Callable
 
 from kombu import Consumer
 
-from bus.connection import connect, is_memory
+from bus.connection import connect, ensure_connected, is_memory
 from bus.consumer import drain
 from bus.schemas import RecognizeJob
 from bus.topology import JOB_QUEUE_NAME, edge_queue
@@ -47,6 +55,13 @@ class EdgeBridge:
         self._local_workers = local_workers
         self._waiters: dict[str, list] = {}  # job_id -> [event, reply]
         self._seen: OrderedDict[str, None] = OrderedDict()  # answered job ids: each answer once
+        self._seen_feedback: OrderedDict[str, None] = OrderedDict()  # graded job ids: each feedback once
+        # job_id -> job, until answered (practice: until graded); guarded by _inflight_lock, never across I/O
+        self._inflight: OrderedDict[str, RecognizeJob] = OrderedDict()
+        self._inflight_lock = threading.Lock()
+        self._connected_once = False
+        self._expire_at = 0.0
+        self.resent = self.expired = 0
         self._listeners: list[Callable[[dict], None]] = []
         self._consumer_ready = make_event()
         self._stopping = False
@@ -75,7 +90,7 @@ class EdgeBridge:
         while not self._stopping:
             conn = connect(self.settings, self.url)
             try:
-                conn.ensure_connection(max_retries=1, timeout=self.settings.broker_connect_timeout_s)
+                ensure_connected(conn, self.settings)
                 with Consumer(
                     conn.channel(),
                     [edge_queue(self.edge_id)],
@@ -87,8 +102,12 @@ class EdgeBridge:
                     self._consumer_ready.set()
                     backoff = 0.2
                     log.info("edge %s consuming its replies", self.edge_id)
+                    if self._connected_once:
+                        self._spawn(self._recover)  # answers sent while the queue was gone never came
+                    self._connected_once = True
                     while not self._stopping:
                         drain(conn, 1.0)
+                        self._expire()
             except Exception as exc:  # any connection failure: reconnect with backoff
                 self._consumer_ready.clear()
                 if not self._stopping:
@@ -104,14 +123,16 @@ class EdgeBridge:
     def _on_event(self, body, message) -> None:
         if isinstance(body, dict) and body.get("type") == "feedback":
             # Feedback shares its prediction's job id but is not the answer: never deduplicated against it.
+            job_id = body.get("job_id")
+            if not job_id or not _first(self._seen_feedback, job_id):
+                return
+            self._settle(job_id, graded=True)
             self._notify(body)
             return
         job_id = body.get("job_id") if isinstance(body, dict) else None
-        if not job_id or job_id in self._seen:
+        if not job_id or not _first(self._seen, job_id):
             return
-        self._seen[job_id] = None
-        if len(self._seen) > 50_000:
-            self._seen.popitem(last=False)
+        self._settle(job_id, graded=body.get("type") == "error")
         self.publisher.answered(body.get("drawing_id"), job_id)
         waiter = self._waiters.get(job_id)
         if waiter is not None:
@@ -127,12 +148,73 @@ class EdgeBridge:
             except Exception:
                 log.exception("event listener failed")
 
+    # -- jobs in flight
+    def _settle(self, job_id: str, *, graded: bool) -> None:
+        """An answer (or feedback) arrived: forget the job once nothing more is due for it."""
+        with self._inflight_lock:
+            job = self._inflight.get(job_id)
+            if job is not None and (graded or job.meta.get("mode") != "practice"):
+                del self._inflight[job_id]
+
+    def _recover(self) -> None:
+        """After a reconnect: publish every unanswered job again, or answer it with an error."""
+        with self._inflight_lock:
+            pending = list(self._inflight.values())
+        for job in pending:
+            if job.deadline is not None and job.deadline < time.time():
+                continue  # _expire answers it
+            try:
+                self.publisher.publish(job)
+                self.resent += 1
+            except BusUnavailable as exc:
+                self._fail(job, "broker_unavailable", f"the message broker lost this job ({exc}); try again")
+        if pending:
+            log.warning("edge %s published %d unanswered jobs again after a reconnect", self.edge_id, self.resent)
+
+    def _expire(self) -> None:
+        """Answer jobs whose deadline passed with ``timeout`` (superseded ones are stale to the page anyway).
+        Runs at most twice a second: it walks every job in flight."""
+        now = time.time()
+        if now < self._expire_at:
+            return
+        self._expire_at = now + 0.5
+        with self._inflight_lock:
+            late = [j for j in self._inflight.values() if j.deadline is not None and j.deadline < now]
+        for job in late:
+            self.expired += 1
+            self._fail(job, "timeout", "no answer arrived in time; try again")
+
+    def _fail(self, job: RecognizeJob, code: str, message: str) -> None:
+        """Answer a job the bus will not answer. An HTTP request waiting for it gets the error; otherwise the
+        listeners do, even when its prediction came and only its feedback was lost."""
+        with self._inflight_lock:
+            if self._inflight.pop(job.job_id, None) is None:
+                return  # answered meanwhile
+        body = {"type": "error", "job_id": job.job_id, "drawing_id": job.drawing_id, "reply_to": job.reply_to,
+                "code": code, "message": message, "meta": job.meta}  # fmt: skip
+        _first(self._seen, job.job_id)
+        _first(self._seen_feedback, job.job_id)
+        self.publisher.answered(job.drawing_id, job.job_id)
+        waiter = self._waiters.get(job.job_id)
+        if waiter is not None:
+            waiter[1] = body
+            waiter[0].set()
+        else:
+            self._notify(body)
+
     # -- requests
     def submit(self, job: RecognizeJob) -> None:
         """Publish a job whose answer goes to the listeners (Socket.IO)."""
         if not self._consumer_ready.wait(self.settings.broker_connect_timeout_s):
             raise BusUnavailable("the edge is not connected to the message broker")
-        self.publisher.publish(job)
+        with self._inflight_lock:
+            self._inflight[job.job_id] = job
+        try:
+            self.publisher.publish(job)
+        except BusUnavailable:
+            with self._inflight_lock:
+                self._inflight.pop(job.job_id, None)
+            raise
 
     def request(self, job: RecognizeJob, timeout: float) -> dict:
         """Publish a job and wait for its event (prediction or error)."""
@@ -175,3 +257,13 @@ class EdgeBridge:
             return stats
         finally:
             self._refreshing = False
+
+
+def _first(seen: OrderedDict, job_id: str) -> bool:
+    """Remember ``job_id``; False if it was already there (a redelivered or re-sent answer)."""
+    if job_id in seen:
+        return False
+    seen[job_id] = None
+    if len(seen) > 50_000:
+        seen.popitem(last=False)
+    return True

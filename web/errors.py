@@ -12,6 +12,8 @@ def error_response(status: int, code: str, message: str, **extra):
 
 # Which HTTP status an ink validation code maps to.
 INK_STATUS = {"invalid_json": 400, "payload_too_large": 413}
+# An ``error`` event's code as an HTTP status: the bus's own failures are not the client's (422).
+EVENT_STATUS = {"broker_unavailable": 503, "timeout": 504, "internal_error": 500}
 
 
 def register_error_handlers(app) -> None:

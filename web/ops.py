@@ -13,7 +13,7 @@ import time
 from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
-from bus.connection import connect, is_memory, queue_stats
+from bus.connection import connect, ensure_connected, is_memory, queue_stats
 from bus.topology import DEAD_LETTER_QUEUE_NAME, JOB_QUEUE_NAME
 from inkbus.settings import Settings
 from observability import metrics
@@ -52,7 +52,7 @@ class QueueProbe:
         found: dict = {}
         conn = connect(self.settings, self.bridge.url)
         try:
-            conn.ensure_connection(max_retries=1, timeout=self.settings.broker_connect_timeout_s)
+            ensure_connected(conn, self.settings)
             for name in names:
                 ch = conn.channel()  # a passive declare of a missing queue closes its channel: one each
                 try:
