@@ -56,8 +56,9 @@ class EdgeBridge:
         self._waiters: dict[str, list] = {}  # job_id -> [event, reply]
         self._seen: OrderedDict[str, None] = OrderedDict()  # answered job ids: each answer once
         self._seen_feedback: OrderedDict[str, None] = OrderedDict()  # graded job ids: each feedback once
-        # job_id -> job, until answered (practice: until graded); guarded by _inflight_lock, never across I/O
-        self._inflight: OrderedDict[str, RecognizeJob] = OrderedDict()
+        # job_id -> (job, monotonic time published), until answered (practice: until graded); guarded by
+        # _inflight_lock, never held across I/O
+        self._inflight: OrderedDict[str, tuple[RecognizeJob, float]] = OrderedDict()
         self._inflight_lock = threading.Lock()
         self._connected_once = False
         self._expire_at = 0.0
@@ -152,24 +153,36 @@ class EdgeBridge:
     def _settle(self, job_id: str, *, graded: bool) -> None:
         """An answer (or feedback) arrived: forget the job once nothing more is due for it."""
         with self._inflight_lock:
-            job = self._inflight.get(job_id)
+            job = self._inflight.get(job_id, (None, 0.0))[0]
             if job is not None and (graded or job.meta.get("mode") != "practice"):
                 del self._inflight[job_id]
 
     def _recover(self) -> None:
-        """After a reconnect: publish every unanswered job again, or answer it with an error."""
+        """After a reconnect: publish every unanswered job again, or answer it with an error. A second pass a
+        little later catches jobs the broker confirmed into a job queue that was going away with its node
+        (a classic queue is re-declared on a surviving node by the first worker or edge that reconnects)."""
+        self._republish(min_age_s=0.0)
+        self._sleep(2 * self.settings.broker_connect_timeout_s + 1.0)
+        self._republish(min_age_s=1.0)
+
+    def _republish(self, min_age_s: float) -> None:
+        now = time.monotonic()
         with self._inflight_lock:
-            pending = list(self._inflight.values())
+            pending = [job for job, at in self._inflight.values() if now - at >= min_age_s]
         for job in pending:
             if job.deadline is not None and job.deadline < time.time():
                 continue  # _expire answers it
+            with self._inflight_lock:
+                if job.job_id not in self._inflight:
+                    continue  # answered meanwhile
+                self._inflight[job.job_id] = (job, time.monotonic())
             try:
                 self.publisher.publish(job)
                 self.resent += 1
             except BusUnavailable as exc:
                 self._fail(job, "broker_unavailable", f"the message broker lost this job ({exc}); try again")
         if pending:
-            log.warning("edge %s published %d unanswered jobs again after a reconnect", self.edge_id, self.resent)
+            log.warning("edge %s published %d unanswered jobs again after a reconnect", self.edge_id, len(pending))
 
     def _expire(self) -> None:
         """Answer jobs whose deadline passed with ``timeout`` (superseded ones are stale to the page anyway).
@@ -179,7 +192,7 @@ class EdgeBridge:
             return
         self._expire_at = now + 0.5
         with self._inflight_lock:
-            late = [j for j in self._inflight.values() if j.deadline is not None and j.deadline < now]
+            late = [j for j, _ in self._inflight.values() if j.deadline is not None and j.deadline < now]
         for job in late:
             self.expired += 1
             self._fail(job, "timeout", "no answer arrived in time; try again")
@@ -208,7 +221,7 @@ class EdgeBridge:
         if not self._consumer_ready.wait(self.settings.broker_connect_timeout_s):
             raise BusUnavailable("the edge is not connected to the message broker")
         with self._inflight_lock:
-            self._inflight[job.job_id] = job
+            self._inflight[job.job_id] = (job, time.monotonic())
         try:
             self.publisher.publish(job)
         except BusUnavailable:

@@ -19,6 +19,7 @@ module "app" {
   private_subnet_ids = module.network.private_subnet_ids
   node_min           = 3
   node_max           = 20
+  mq_deployment_mode = "CLUSTER_MULTI_AZ" # three broker nodes; quorum queues survive one
   certificate_arn    = var.certificate_arn
   alarm_topic_arn    = var.alarm_topic_arn
   tags               = local.tags

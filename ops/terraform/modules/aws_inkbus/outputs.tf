@@ -37,3 +37,13 @@ output "alb_dns_name" {
   description = "Point the public host name (CNAME/alias) here."
   value       = aws_lb.edge.dns_name
 }
+
+output "alb_zone_id" {
+  description = "Hosted zone of the ALB, for Route 53 alias records (latency routing between regions)."
+  value       = aws_lb.edge.zone_id
+}
+
+output "alb_security_group_id" {
+  description = "Security group of the ALB: the TargetGroupBinding lets it reach the edge pods."
+  value       = aws_security_group.alb.id
+}
