@@ -169,20 +169,34 @@ class RabbitCluster:
         order = self.nodes[first:] + self.nodes[:first]
         return ";".join(n.url for n in order)
 
+    def _alive(self) -> list[RabbitNode]:
+        return [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+
     def running(self) -> list[str]:
-        for node in self.nodes:
-            if node.proc is not None and node.proc.poll() is None:
+        """The running nodes, as the node that sees most of them says."""
+        seen: list[str] = []
+        for node in self._alive():
+            try:
                 out = node.ctl("cluster_status", "--formatter", "json", check=False, timeout=60)
-                try:
-                    return sorted(json.loads(out)["running_nodes"])
-                except (ValueError, KeyError):
-                    continue
-        return []
+                names = sorted(json.loads(out)["running_nodes"])
+            except (ValueError, KeyError, subprocess.TimeoutExpired):
+                continue
+            seen = max(seen, names, key=len)
+        return seen
+
+    def diagnose(self) -> str:
+        """Each node's view of the cluster and the end of its log: printed when a wait fails."""
+        parts = []
+        for node in self.nodes:
+            alive = node in self._alive()
+            status = node.ctl("cluster_status", check=False, timeout=60) if alive else "(not running)"
+            logs = sorted((node.base / "log").glob("*.log"))
+            tail = logs[-1].read_text(errors="replace")[-1500:] if logs else ""
+            parts.append(f"--- {node.name}\n{status}\n{tail}")
+        return "\n".join(parts)
 
     def queue_leader(self, queue: str) -> RabbitNode:
-        for node in self.nodes:
-            if node.proc is None or node.proc.poll() is not None:
-                continue
+        for node in self._alive():
             out = node.ctl("list_queues", "name", "leader", "--formatter", "json", check=False, timeout=60)
             try:
                 rows = json.loads(out)

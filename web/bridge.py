@@ -32,6 +32,9 @@ from producers.publisher import BusUnavailable, JobPublisher
 log = logging.getLogger("inkbus.edge")
 
 
+CHECK_RESEND_S = 3.0  # a practice check's feedback normally follows in milliseconds; after this, send it again
+
+
 class ReplyTimeout(TimeoutError):
     pass
 
@@ -62,6 +65,7 @@ class EdgeBridge:
         self._inflight_lock = threading.Lock()
         self._connected_once = False
         self._expire_at = 0.0
+        self._resending = False
         self.resent = self.expired = 0
         self._listeners: list[Callable[[dict], None]] = []
         self._consumer_ready = make_event()
@@ -165,10 +169,14 @@ class EdgeBridge:
         self._sleep(2 * self.settings.broker_connect_timeout_s + 1.0)
         self._republish(min_age_s=1.0)
 
-    def _republish(self, min_age_s: float) -> None:
+    def _republish(self, min_age_s: float, practice_only: bool = False) -> None:
         now = time.monotonic()
         with self._inflight_lock:
-            pending = [job for job, at in self._inflight.values() if now - at >= min_age_s]
+            pending = [
+                job
+                for job, at in self._inflight.values()
+                if now - at >= min_age_s and (not practice_only or job.meta.get("mode") == "practice")
+            ]
         for job in pending:
             if job.deadline is not None and job.deadline < time.time():
                 continue  # _expire answers it
@@ -182,20 +190,31 @@ class EdgeBridge:
             except BusUnavailable as exc:
                 self._fail(job, "broker_unavailable", f"the message broker lost this job ({exc}); try again")
         if pending:
-            log.warning("edge %s published %d unanswered jobs again after a reconnect", self.edge_id, len(pending))
+            log.warning("edge %s published %d unanswered jobs again", self.edge_id, len(pending))
+        self._resending = False
 
     def _expire(self) -> None:
-        """Answer jobs whose deadline passed with ``timeout`` (superseded ones are stale to the page anyway).
+        """Answer jobs whose deadline passed with ``timeout`` (superseded ones are stale to the page anyway),
+        and publish practice checks again that have waited ``CHECK_RESEND_S`` for their feedback.
+
+        Events reach the feedback engine's quorum queue without publisher confirms (the worker's hot path), so
+        one published while the queue elects a new leader can be dropped; the check's job, published again,
+        is answered from the worker's memory and graded once (attempts are recorded once per job id).
         Runs at most twice a second: it walks every job in flight."""
         now = time.time()
         if now < self._expire_at:
             return
         self._expire_at = now + 0.5
+        stale = time.monotonic() - CHECK_RESEND_S
         with self._inflight_lock:
             late = [j for j, _ in self._inflight.values() if j.deadline is not None and j.deadline < now]
+            waiting = any(at < stale and j.meta.get("mode") == "practice" for j, at in self._inflight.values())
         for job in late:
             self.expired += 1
             self._fail(job, "timeout", "no answer arrived in time; try again")
+        if waiting and not self._resending:
+            self._resending = True
+            self._spawn(lambda: self._republish(CHECK_RESEND_S, practice_only=True))
 
     def _fail(self, job: RecognizeJob, code: str, message: str) -> None:
         """Answer a job the bus will not answer. An HTTP request waiting for it gets the error; otherwise the

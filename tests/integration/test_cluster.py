@@ -183,7 +183,9 @@ def _run_through(name: str, stack, fault) -> dict:
             recs_done = all(page.answers[j] for j in load.recognitions)
         return checks_done and recs_done
 
-    wait_until(settled, SETTLE_S, interval=0.5, what=f"every accepted job answered ({name})")
+    deadline = time.monotonic() + SETTLE_S
+    while not settled() and time.monotonic() < deadline:
+        time.sleep(0.5)
     time.sleep(2.0)  # anything duplicated would arrive now
     attempts = _attempt_job_ids(store)
     with page.lock:
@@ -207,6 +209,7 @@ def _run_through(name: str, stack, fault) -> dict:
         missing_store = sorted(j for j in fed if attempts[j] != 1)
         stray_store = sorted(j for j in load.checks if attempts[j] and j not in fed)
     print(f"\ncluster {name}: {counts}")
+    assert settled(), f"not every accepted job was answered within {SETTLE_S:g}s"
     assert counts["feedback_duplicates"] == 0 and counts["recognition_duplicates"] == 0
     assert missing_store == [] and stray_store == []  # page and store agree: each feedback stored exactly once
     assert counts["feedback_delivered"] + counts["checks_refused_with_code"] == counts["checks_accepted"]
@@ -216,19 +219,28 @@ def _run_through(name: str, stack, fault) -> dict:
     return counts
 
 
+def _three_running(cluster, what: str) -> None:
+    try:
+        wait_until(lambda: len(cluster.running()) == 3, 180, interval=1, what=what)
+    except AssertionError:
+        print(cluster.diagnose())
+        raise
+
+
 def test_killing_the_feedback_queue_leader_loses_no_confirmed_feedback(cluster, stack):
     victim = cluster.queue_leader(FEEDBACK_QUEUE)
     assert victim is cluster.nodes[0], "the feedback queue was declared from node 1 and should lead there"
-    _run_through(f"SIGKILL of {victim.name}", stack, victim.kill)
-    assert victim.name not in cluster.running()
-    # Back to three nodes before the next fault: a quorum of two must remain through it.
-    victim.start()
-    victim.await_startup()
-    wait_until(lambda: len(cluster.running()) == 3, 120, interval=1, what="the killed node rejoining")
+    try:
+        _run_through(f"SIGKILL of {victim.name}", stack, victim.kill)
+        assert victim.name not in cluster.running()
+    finally:  # back to three nodes before the next fault: a quorum of two must remain through it
+        victim.start()
+        victim.await_startup()
+        _three_running(cluster, "the killed node rejoining")
 
 
 def test_restarting_the_feedback_queue_leader_loses_no_confirmed_feedback(cluster, stack):
-    wait_until(lambda: len(cluster.running()) == 3, 120, interval=1, what="three running nodes")
+    _three_running(cluster, "three running nodes")
     victim = cluster.queue_leader(FEEDBACK_QUEUE)
 
     def restart() -> None:
@@ -237,4 +249,4 @@ def test_restarting_the_feedback_queue_leader_loses_no_confirmed_feedback(cluste
         victim.await_startup()
 
     _run_through(f"restart of {victim.name}", stack, restart)
-    wait_until(lambda: len(cluster.running()) == 3, 120, interval=1, what="the restarted node rejoining")
+    _three_running(cluster, "the restarted node rejoining")

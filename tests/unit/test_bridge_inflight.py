@@ -97,3 +97,18 @@ def test_a_job_that_cannot_be_published_again_is_answered_broker_unavailable():
     b.publisher.down = True
     b._recover()
     assert [(e["job_id"], e["code"]) for e in seen] == [(job.job_id, "broker_unavailable")]
+
+
+def test_a_check_still_waiting_for_its_feedback_is_published_again_and_a_live_guess_is_not():
+    from web.bridge import CHECK_RESEND_S
+
+    b, _seen = _bridge()
+    check, guess = _job(practice=True), _job()
+    for j in (check, guess):
+        b.submit(j)
+    b._on_event(_prediction(check), None)  # predicted, but its feedback was dropped on the way
+    long_ago = time.monotonic() - CHECK_RESEND_S - 1
+    b._inflight = {j.job_id: (j, long_ago) for j in (check, guess)}
+    b.publisher.published.clear()
+    b._expire()
+    assert b.publisher.published == [check.job_id]
