@@ -169,6 +169,7 @@ def _run_through(name: str, stack, fault) -> dict:
     """Steady load, ``fault()`` in the middle, then wait until every accepted job is settled; count."""
     bridge, page, store = stack
     load = Load(bridge, sample_ink())
+    resent_before, expired_before = bridge.resent, bridge.expired
     _thread(load.run)
     time.sleep(LOAD_S)
     t_fault = time.monotonic()
@@ -202,8 +203,8 @@ def _run_through(name: str, stack, fault) -> dict:
             "recognition_duplicates": sum(page.answers[j] > 1 for j in load.recognitions),
             "recognition_errors": dict(Counter(page.codes[j] for j in load.recognitions if j in page.codes)),
             "refused_at_submit": dict(load.refused),
-            "republished_after_reconnect": bridge.resent,
-            "answered_by_deadline": bridge.expired,
+            "jobs_published_again": bridge.resent - resent_before,
+            "answered_by_deadline": bridge.expired - expired_before,
             "recovery_s": round(min(after) - t_fault, 2) if after else None,
         }
         missing_store = sorted(j for j in fed if attempts[j] != 1)
