@@ -241,6 +241,8 @@ class EdgeBridge:
             raise BusUnavailable("the edge is not connected to the message broker")
         with self._inflight_lock:
             self._inflight[job.job_id] = (job, time.monotonic())
+            while len(self._inflight) > 100_000:  # jobs without a deadline that nobody answers: forget the oldest
+                self._inflight.popitem(last=False)
         try:
             self.publisher.publish(job)
         except BusUnavailable:

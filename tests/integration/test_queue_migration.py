@@ -130,3 +130,12 @@ def test_todays_topology_is_declared_over_the_older_classic_queues(settings, leg
     assert types[DEAD_LETTER_QUEUE_NAME] == "quorum" and types[f"inkbus.sub.{FEEDBACK_ENGINE}"] == "classic"
     assert dict(migrate_queues(s))[DEAD_LETTER_QUEUE_NAME] == "up to date"
     conn.release()
+
+    # The command: the two queues that still hold messages are reported, and it says so by its exit status.
+    from click.testing import CliRunner
+
+    from inkbus.cluster_cli import migrate_queues as command
+
+    res = CliRunner().invoke(command, [], env={"INKBUS_BROKER_URL": legacy_url})
+    assert res.exit_code == 1 and res.output.count(": kept") == 2, res.output
+    assert CliRunner().invoke(command, ["--dry-run"], env={"INKBUS_BROKER_URL": legacy_url}).exit_code == 0
