@@ -184,6 +184,15 @@ class RabbitCluster:
             seen = max(seen, names, key=len)
         return seen
 
+    def queue_report(self) -> str:
+        """Every queue's type, leader, members, consumers and messages, as a running node sees them."""
+        cols = ("name", "type", "leader", "members", "online", "consumers", "messages", "state")
+        for node in self._alive():
+            out = node.ctl("list_queues", *cols, "--formatter", "json", check=False, timeout=60)
+            if out.strip().startswith("["):
+                return f"queues seen from {node.name}: {out}"
+        return "no running node answered"
+
     def diagnose(self) -> str:
         """Each node's view of the cluster and the end of its log: printed when a wait fails."""
         parts = []

@@ -11,6 +11,7 @@ once (a prediction, or an error with a code); the time from the failure to the n
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -26,13 +27,14 @@ from tests.helpers import sample_ink, wait_until
 from tests.rabbit_cluster import RabbitCluster, cluster_tools_missing
 from tests.settings import TestSettings
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(cluster_tools_missing() is not None, reason=str(cluster_tools_missing())),
-]
+# A quorum queue on an overloaded machine can take a minute or more to elect a new leader: its followers, lagging
+# behind, first wait out RabbitMQ's await-condition timeout. Checks keep their deadline through that, and the
+# test its own time budget; the recovery time it prints says how long it took.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+JOB_DEADLINE_S = 180.0
 FEEDBACK_QUEUE = f"inkbus.sub.{FEEDBACK_ENGINE}"
 LOAD_S = 8.0  # steady load before and after the failure
-SETTLE_S = 150.0  # generous: a loaded two-core machine runs three Erlang VMs here
+SETTLE_S = JOB_DEADLINE_S + 60  # generous: a loaded two-core machine runs three Erlang VMs here
 
 
 def _thread(target) -> threading.Thread:
@@ -85,7 +87,11 @@ class Load:
             else {"sid": "page-2", "source": "socket", "seq": self._i}
         )  # fmt: skip
         return RecognizeJob(
-            ink=ink, top_k=10 if practice else 3, reply_to=self.bridge.edge_id, deadline=time.time() + 40, meta=meta
+            ink=ink,
+            top_k=10 if practice else 3,
+            reply_to=self.bridge.edge_id,
+            deadline=time.time() + JOB_DEADLINE_S,
+            meta=meta,
         )
 
     def run(self) -> None:
@@ -106,6 +112,11 @@ class Load:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
+    missing = cluster_tools_missing()
+    if missing:
+        if os.environ.get("CI"):  # .ci/run installs them: in CI this test never skips
+            pytest.fail(missing)
+        pytest.skip(f"{missing} (Debian: apt-get install rabbitmq-server)")
     c = RabbitCluster(tmp_path_factory.mktemp("rabbit-cluster"))
     try:
         c.start()
@@ -124,7 +135,11 @@ def stack(cluster, recognizer, tmp_path_factory):
     from workers.engine import RecognitionEngine
 
     s = TestSettings().model_copy(
-        update={"broker_url": cluster.failover_url(0), "request_timeout_s": 40.0, "broker_connect_timeout_s": 2.0}
+        update={
+            "broker_url": cluster.failover_url(0),
+            "request_timeout_s": JOB_DEADLINE_S,
+            "broker_connect_timeout_s": 2.0,
+        }
     )
     conn = connect(s)  # declared from node 1: the quorum queues' leaders and the job queue start there
     ensure_connected(conn, s)
@@ -148,7 +163,7 @@ def stack(cluster, recognizer, tmp_path_factory):
     bridge.add_listener(page)
     bridge.start()
     assert bridge._consumer_ready.wait(60)
-    yield bridge, page, store
+    yield bridge, page, store, parts
     bridge.stop()
     for p in parts:
         p.stop()
@@ -165,9 +180,9 @@ def _attempt_job_ids(store) -> Counter:
         return Counter(s.scalars(select(Attempt.job_id)))
 
 
-def _run_through(name: str, stack, fault) -> dict:
+def _run_through(name: str, stack, fault, cluster) -> dict:
     """Steady load, ``fault()`` in the middle, then wait until every accepted job is settled; count."""
-    bridge, page, store = stack
+    bridge, page, store, parts = stack
     load = Load(bridge, sample_ink())
     resent_before, expired_before = bridge.resent, bridge.expired
     _thread(load.run)
@@ -210,6 +225,9 @@ def _run_through(name: str, stack, fault) -> dict:
         missing_store = sorted(j for j in fed if attempts[j] != 1)
         stray_store = sorted(j for j in load.checks if attempts[j] and j not in fed)
     print(f"\ncluster {name}: {counts}")
+    if not settled() or counts["recovery_s"] is None:  # what the broker and the consumers looked like
+        print({p.name: {"consuming": p.ready.is_set(), **dict(getattr(p, "stats", {}))} for p in parts})
+        print(cluster.queue_report())
     assert settled(), f"not every accepted job was answered within {SETTLE_S:g}s"
     assert counts["feedback_duplicates"] == 0 and counts["recognition_duplicates"] == 0
     assert missing_store == [] and stray_store == []  # page and store agree: each feedback stored exactly once
@@ -232,7 +250,7 @@ def test_killing_the_feedback_queue_leader_loses_no_confirmed_feedback(cluster, 
     victim = cluster.queue_leader(FEEDBACK_QUEUE)
     assert victim is cluster.nodes[0], "the feedback queue was declared from node 1 and should lead there"
     try:
-        _run_through(f"SIGKILL of {victim.name}", stack, victim.kill)
+        _run_through(f"SIGKILL of {victim.name}", stack, victim.kill, cluster)
         assert victim.name not in cluster.running()
     finally:  # back to three nodes before the next fault: a quorum of two must remain through it
         victim.start()
@@ -249,5 +267,5 @@ def test_restarting_the_feedback_queue_leader_loses_no_confirmed_feedback(cluste
         victim.start()
         victim.await_startup()
 
-    _run_through(f"restart of {victim.name}", stack, restart)
+    _run_through(f"restart of {victim.name}", stack, restart, cluster)
     _three_running(cluster, "the restarted node rejoining")
