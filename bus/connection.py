@@ -12,6 +12,8 @@ def is_memory(url: str) -> bool:
 
 
 def connect(settings: Settings, url: str | None = None, *, confirm: bool = False) -> Connection:
+    """A connection (not yet open). ``url`` may list a cluster's nodes separated by ``;``:
+    kombu then fails over between them, in that order, round robin."""
     url = url or settings.broker_url
     if is_memory(url):
         # The virtual transport polls; the default 1 s interval would be the embedded latency floor.
@@ -25,10 +27,17 @@ def connect(settings: Settings, url: str | None = None, *, confirm: bool = False
     )
 
 
+def ensure_connected(conn: Connection, settings: Settings) -> None:
+    """Connect, trying every node of a failover URL in turn once (kombu switches without sleeping
+    between them), so a process whose node died reaches a surviving one in this very attempt."""
+    nodes = max(1, len(conn.alt or ()))
+    conn.ensure_connection(max_retries=max(1, nodes - 1), timeout=settings.broker_connect_timeout_s * (nodes + 1))
+
+
 def broker_reachable(settings: Settings, url: str | None = None) -> bool:
     conn = connect(settings, url)
     try:
-        conn.ensure_connection(max_retries=1, timeout=settings.broker_connect_timeout_s)
+        ensure_connected(conn, settings)
         return True
     except Exception:  # kombu raises transport-specific errors; any of them means "not reachable"
         return False
@@ -58,7 +67,7 @@ def read_queue_stats(settings: Settings, names: list[str], url: str | None = Non
     found: dict[str, tuple[int, int] | None] = dict.fromkeys(names)
     conn = connect(settings, url)
     try:
-        conn.ensure_connection(max_retries=1, timeout=settings.broker_connect_timeout_s)
+        ensure_connected(conn, settings)
         for name in names:
             ch = conn.channel()  # a passive declare of a missing queue closes its channel: one each
             try:

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from bus.connection import connect
+from bus.connection import connect, ensure_connected
 from inkbus.settings import Settings
 
 log = logging.getLogger("inkbus.bus")
@@ -103,7 +103,7 @@ class ResilientConsumer:
         while not self._stop.is_set():
             conn = connect(self.settings, self.url)
             try:
-                conn.ensure_connection(max_retries=1, timeout=self.settings.broker_connect_timeout_s)
+                ensure_connected(conn, self.settings)
                 backoff = 0.2
                 self.serve(conn)
             except Exception as exc:  # connection loss of any kind (or a bug): reconnect with backoff

@@ -1,7 +1,7 @@
 """Exchanges, queues, routing keys, TTLs and dead-lettering: imported by producers and consumers.
 
-Jobs    ``inkbus.jobs`` (direct, durable) --recognize--> ``inkbus.recognize`` (durable, classic)
-        expired or rejected jobs --> ``inkbus.dlx`` (fanout) --> ``inkbus.recognize.dlq``
+Jobs    ``inkbus.jobs`` (direct, durable) --recognize--> ``inkbus.recognize`` (classic, non-durable; or quorum)
+        expired or rejected jobs --> ``inkbus.dlx`` (fanout) --> ``inkbus.recognize.dlq`` (quorum)
 Events  ``inkbus.events`` (topic, durable), routing keys ``<type>.<reply_to>``:
         ``prediction.<edge>``, ``feedback.<edge>``, ``error.<edge>``.
         ``alert.ops`` (operators' alerts, posted by the bots).
@@ -10,15 +10,24 @@ Events  ``inkbus.events`` (topic, durable), routing keys ``<type>.<reply_to>``:
         ``feedback.*`` and ``alert.*``).
 Control ``inkbus.control`` (fanout, transient): what every worker hears: supersede notices, and
         ``model.promoted`` (a new serving model to fetch, verify and switch to between batches).
+
+Queue types: what must not be lost (dead letters, the subscriber queues of the feedback engine, bots and
+telemetry sink) is a quorum queue, replicated over a cluster's nodes. Live jobs default to a classic,
+non-durable queue: quicker, and on a node's loss the next worker re-declares it on a surviving node
+(docs/PROTOCOL.md, "Queue types", has the measurements). Every shared queue is a ``TopologyQueue``: on a
+broker that already holds an older declaration of it, the old queue is kept and used (see its docstring).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 
 from kombu import Exchange, Queue
 
 from inkbus.settings import Settings
+
+log = logging.getLogger("inkbus.bus")
 
 JOBS_EXCHANGE = Exchange("inkbus.jobs", type="direct", durable=True)
 DEAD_LETTER_EXCHANGE = Exchange("inkbus.dlx", type="fanout", durable=True)
@@ -58,27 +67,70 @@ def job_delivery_mode(settings: Settings) -> int:
     return 2 if settings.job_persistent else 1
 
 
-def job_queue() -> Queue:
-    """The one job queue every worker consumes (its arguments are the same for every deployment)."""
-    return Queue(
+QUORUM = {"x-queue-type": "quorum"}
+
+
+class TopologyQueue(Queue):
+    """A shared queue whose declaration never fails on a broker that holds an older declaration of it.
+
+    RabbitMQ refuses to re-declare a queue with another type or other arguments (406 PRECONDITION_FAILED,
+    and the channel is closed). Deployments from before quorum queues hold classic ones under the same
+    names, so the declaration is tried on a channel of its own; on a 406 the existing queue is kept and
+    used as it is (a warning says so; ``inkbus migrate-queues`` re-creates it once it is empty), and the
+    caller's channel, with its prefetch and confirm mode, is never touched.
+    """
+
+    def queue_declare(self, nowait=False, passive=False, channel=None):
+        chan = channel or self.channel
+        conn = getattr(chan, "connection", None)
+        if passive or not hasattr(conn, "channel") or not hasattr(chan, "channel_id"):
+            return super().queue_declare(nowait=nowait, passive=passive, channel=channel)  # memory transport
+        from amqp.exceptions import PreconditionFailed
+
+        probe = conn.channel()
+        try:
+            return super().queue_declare(passive=False, channel=probe)
+        except PreconditionFailed as exc:
+            # py-amqp re-opens a channel the broker closed, so the probe can look the old queue up.
+            log.warning("queue %s kept as the broker holds it (%s); see `inkbus migrate-queues`", self.name, exc)
+            return super().queue_declare(passive=True, channel=probe)
+        finally:
+            try:
+                probe.close()
+            except Exception:  # the connection broke meanwhile: the caller's next call reports it
+                pass
+
+
+def job_queue(queue_type: str = "classic") -> Queue:
+    """The one job queue every worker consumes: ``INKBUS_JOB_QUEUE_TYPE`` is all that varies."""
+    quorum = queue_type == "quorum"
+    return TopologyQueue(
         JOB_QUEUE_NAME,
         JOBS_EXCHANGE,
         routing_key=RK_RECOGNIZE,
-        durable=True,
-        queue_arguments={"x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name, "x-queue-type": "classic"},
+        durable=quorum,  # a classic job queue is non-durable: it must be re-declarable on another node
+        queue_arguments={
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
+            "x-queue-type": queue_type,
+        },
     )
 
 
 def dead_letter_queue(settings: Settings) -> Queue:
-    return Queue(
+    return TopologyQueue(
         DEAD_LETTER_QUEUE_NAME,
         DEAD_LETTER_EXCHANGE,
         durable=True,
-        queue_arguments={"x-message-ttl": settings.dead_letter_ttl_ms, "x-max-length": settings.dead_letter_max},
+        queue_arguments={
+            **QUORUM,
+            "x-message-ttl": settings.dead_letter_ttl_ms,
+            "x-max-length": settings.dead_letter_max,
+        },
     )
 
 
 def unbatched_queue() -> Queue:
+    # Celery declares this one itself (its own arguments): it stays classic, the baseline it always was.
     return Queue(
         UNBATCHED_QUEUE_NAME,
         Exchange(UNBATCHED_QUEUE_NAME, type="direct", durable=True),
@@ -106,16 +158,17 @@ def control_queue(worker_id: str) -> Queue:
 def subscriber_queue(
     name: str, routing_keys: list[str], *, durable: bool = True, queue_arguments: dict | None = None
 ) -> Queue:
-    """A named fan-out subscription to events (feedback engine, telemetry sink, bots)."""
+    """A named fan-out subscription to events (feedback engine, telemetry sink, bots): a quorum queue when
+    durable (what it holds must survive a node), else a classic one that goes with its last consumer."""
     from kombu import binding
 
-    return Queue(
+    return TopologyQueue(
         f"inkbus.sub.{name}",
         EVENTS_EXCHANGE,
         durable=durable,
         auto_delete=not durable,
         bindings=[binding(EVENTS_EXCHANGE, routing_key=k) for k in routing_keys],
-        queue_arguments=queue_arguments or {},
+        queue_arguments={**(QUORUM if durable else {}), **(queue_arguments or {})},
     )
 
 
@@ -139,7 +192,7 @@ def declare_topology(channel, settings: Settings) -> None:
     for ex in (JOBS_EXCHANGE, DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, CONTROL_EXCHANGE):
         ex(channel).declare()
     dead_letter_queue(settings)(channel).declare()
-    job_queue()(channel).declare()
+    job_queue(settings.job_queue_type)(channel).declare()
 
 
 TELEMETRY_SINK = "telemetry"  # subscriber name of the telemetry sink (`inkbus sink`)

@@ -114,6 +114,8 @@ class _LazyGroup(click.Group):
         "retrain": "inkbus.loop_cli:retrain",
         "promote": "inkbus.loop_cli:promote",
         "loop": "inkbus.loop_cli:learning_loop",
+        "bench-queues": "inkbus.cluster_cli:bench_queues",
+        "migrate-queues": "inkbus.cluster_cli:migrate_queues",
     }
 
     def list_commands(self, ctx):

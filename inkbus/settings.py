@@ -25,7 +25,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INKBUS_", env_file=".env", extra="ignore")
 
     # --- bus
-    broker_url: str = Field("amqp://guest:guest@127.0.0.1:5672//", description="RabbitMQ (AMQP 0-9-1) URL")
+    broker_url: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672//",
+        description="RabbitMQ (AMQP 0-9-1) URL; a cluster's nodes as `amqp://a//;amqp://b//` (failover in turn)",
+    )
     broker_connect_timeout_s: float = Field(2.0, description="Timeout for one broker connection attempt")
     broker_heartbeat_s: int = Field(
         10, ge=0, le=600, description="AMQP heartbeat: a silent broker connection is dropped after about twice this"
@@ -36,6 +39,10 @@ class Settings(BaseSettings):
     publish_confirm_timeout_s: float = Field(5.0, description="Wait this long for a publisher confirm")
     job_persistent: bool = Field(
         False, description="Write live jobs to the broker's disk (confirm waits for fsync; off: kept in memory)"
+    )
+    job_queue_type: Literal["classic", "quorum"] = Field(
+        "classic",
+        description="Live job queue: classic (non-durable, re-declared on a surviving node) or quorum (replicated)",
     )
     publisher_channels: int = Field(
         4, ge=1, le=64, description="Confirm channels an edge publishes on at once (each waits for its confirm)"

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from kombu import Producer
 
-from bus.connection import connect, queue_stats, set_io_timeout
+from bus.connection import connect, ensure_connected, queue_stats, set_io_timeout
 from bus.consumer import drain
 from bus.schemas import RecognizeJob, Supersede
 from bus.topology import CONTROL_EXCHANGE, JOBS_EXCHANGE, RK_RECOGNIZE, declare_topology, job_delivery_mode
@@ -59,6 +59,7 @@ class JobPublisher:
         self._outstanding: dict[str, tuple[str, int]] = {}  # drawing_id -> (job_id, seq) not yet answered
         self.superseded = 0
         self.replaced = 0  # pooled connections found dead and dropped (reopened on next use)
+        self._returned: set[str] = set()  # job ids the broker could not route (``_on_return``)
 
     # -- connection
     def _ensure(self, slot: _Slot, deadline: float) -> Producer:
@@ -67,15 +68,22 @@ class JobPublisher:
             return slot.producer
         conn = connect(self.settings, self.url, confirm=True)
         try:
-            conn.ensure_connection(max_retries=1, timeout=self.settings.broker_connect_timeout_s)
+            ensure_connected(conn, self.settings)
             set_io_timeout(conn, deadline - time.monotonic())  # a stalled broker must not hold the channel open
             ch = conn.channel()
             declare_topology(ch, self.settings)
         except Exception as exc:
             conn.collect()
             raise BusUnavailable(f"message broker unreachable: {exc}") from exc
-        slot.conn, slot.producer = conn, Producer(ch, serializer="json")
+        slot.conn, slot.producer = conn, Producer(ch, serializer="json", on_return=self._on_return)
         return slot.producer
+
+    def _on_return(self, exc, exchange, routing_key, message) -> None:
+        # A job is published ``mandatory``: no queue to take it (a cluster re-declaring its job queue on a
+        # surviving node) brings it back before its confirm, and ``publish`` refuses it instead of losing it.
+        job_id = (getattr(message, "properties", None) or {}).get("message_id")
+        if job_id:
+            self._returned.add(job_id)
 
     def _drop(self, slot: _Slot) -> None:
         """Forget a broken connection without a closing handshake (a stalled broker would never answer it)."""
@@ -192,7 +200,11 @@ class JobPublisher:
             expiration=ttl_s,
             message_id=job.job_id,
             timestamp=int(time.time()),
+            mandatory=True,
         )
+        if job.job_id in self._returned:
+            self._returned.discard(job.job_id)
+            raise BusUnavailable("no queue took the job: the message broker is re-declaring it; try again shortly")
 
     def answered(self, drawing_id: str | None, job_id: str) -> None:
         """Tell the coalescer that ``job_id`` got its answer; nothing of that drawing is outstanding."""

@@ -82,11 +82,17 @@ class Tutoring:
 
     def on_bus_event(self, body: dict) -> None:
         self.status.observe(body)
-        if body.get("type") != "feedback":
-            return
         meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
         sid = meta.get("sid")
         if not isinstance(sid, str):
+            return
+        if body.get("type") == "error" and meta.get("mode") == "practice":
+            # A check that will get no feedback (bad ink at the worker, a job lost with a broker node):
+            # say so with the check's job id instead of leaving the learner waiting.
+            payload = {"code": body.get("code"), "message": body.get("message", ""), "job_id": body.get("job_id")}
+            self.socketio.emit("error", payload, to=sid)
+            return
+        if body.get("type") != "feedback":
             return
         payload = {k: body.get(k) for k in FEEDBACK_FIELDS}
         if body.get("mode") == "free":

@@ -90,7 +90,13 @@ class BatchingConsumer(ResilientConsumer):
         declare_topology(ch, self.settings)
         ch.basic_qos(0, self.settings.batch_max * 2, False)
         producer = Producer(ch, exchange=EVENTS_EXCHANGE, serializer="json")
-        jobs = Consumer(ch, [job_queue()], callbacks=[self._on_job], accept=["json"], on_decode_error=self._on_poison)
+        jobs = Consumer(
+            ch,
+            [job_queue(self.settings.job_queue_type)],
+            callbacks=[self._on_job],
+            accept=["json"],
+            on_decode_error=self._on_poison,
+        )
         control = Consumer(
             ch,
             [control_queue(f"{self.name}-{id(self)}")],

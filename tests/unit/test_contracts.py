@@ -62,13 +62,22 @@ def test_routing_keys():
 
 def test_topology_declares_dead_lettering_and_durability():
     s = TestSettings()
-    q = T.job_queue()
-    assert q.durable and q.exchange is T.JOBS_EXCHANGE and q.routing_key == T.RK_RECOGNIZE
+    q = T.job_queue(s.job_queue_type)
+    # A classic job queue is non-durable so that a surviving cluster node can re-declare it.
+    assert not q.durable and q.exchange is T.JOBS_EXCHANGE and q.routing_key == T.RK_RECOGNIZE
     assert q.queue_arguments["x-dead-letter-exchange"] == T.DEAD_LETTER_EXCHANGE.name
+    assert q.queue_arguments["x-queue-type"] == "classic"
+    quorum = T.job_queue("quorum")
+    assert quorum.durable and quorum.queue_arguments["x-queue-type"] == "quorum"
     dlq = T.dead_letter_queue(s)
     assert dlq.durable and dlq.queue_arguments["x-max-length"] == s.dead_letter_max
     assert dlq.queue_arguments["x-message-ttl"] == s.dead_letter_ttl_ms  # dead letters do not pile up forever
     assert dlq.exchange is T.DEAD_LETTER_EXCHANGE and T.DEAD_LETTER_EXCHANGE.type == "fanout"
+    assert dlq.queue_arguments["x-queue-type"] == "quorum"
+    for sub in (T.feedback_engine_queue(s), T.bots_queue(s), T.telemetry_queue(s)):
+        # what must not be lost is replicated; quorum queues are never auto-delete or exclusive
+        assert sub.durable and not sub.auto_delete and not sub.exclusive
+        assert sub.queue_arguments["x-queue-type"] == "quorum"
     assert T.EVENTS_EXCHANGE.type == "topic" and T.EVENTS_EXCHANGE.durable
     edge = T.edge_queue("edge-1")
     assert edge.exclusive and edge.auto_delete and edge.routing_key == "*.edge-1"

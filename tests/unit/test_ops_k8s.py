@@ -1,5 +1,6 @@
-"""ops/k8s: every overlay renders with `kubectl kustomize`, core kinds pass kubernetes-validate, KEDA kinds pass
-KEDA's own CRD schemas (../shared/schemas/keda), and the manifests keep the rules docs/DEPLOY.md states."""
+"""ops/k8s: every overlay renders with `kubectl kustomize`, core kinds pass kubernetes-validate, custom kinds (KEDA,
+the RabbitMQ Cluster Operator, the AWS Load Balancer Controller) pass their own CRD schemas (../shared/schemas), and
+the manifests keep the rules docs/DEPLOY.md and docs/SCALING.md state."""
 
 from __future__ import annotations
 
@@ -14,10 +15,16 @@ from tests.ops_tools import tool
 
 K8S = REPO_ROOT / "ops" / "k8s"
 OVERLAYS = ["dev", "prod", "prod-gpu"]
-KEDA_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas" / "keda"
+SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"
+KEDA_SCHEMAS = SCHEMAS / "keda"
 KEDA_KINDS = {
     "ScaledObject": "keda.sh_scaledobjects.yaml",
     "TriggerAuthentication": "keda.sh_triggerauthentications.yaml",
+}
+CRD_FILES = {  # every custom kind the overlays use, and the CRD that defines it
+    **{kind: f"keda/{name}" for kind, name in KEDA_KINDS.items()},
+    "RabbitmqCluster": "rabbitmq/rabbitmq.com_rabbitmqclusters.yaml",
+    "TargetGroupBinding": "aws-load-balancer-controller/elbv2.k8s.aws_targetgroupbindings.yaml",
 }
 ROLES = ["edge", "worker", "feedback", "bots", "sink"]
 EXTRA_ROLES = {"prod-gpu": ["worker-gpu"]}  # what an overlay adds to the base's roles
@@ -55,7 +62,7 @@ def test_core_kinds_pass_kubernetes_validate(rendered):
     import kubernetes_validate
 
     _, docs = rendered
-    core = [d for d in docs if d["kind"] not in KEDA_KINDS]
+    core = [d for d in docs if d["kind"] not in CRD_FILES]
     assert len(core) > 15
     for doc in core:
         try:
@@ -80,8 +87,8 @@ def _strict(schema: dict) -> dict:
     return schema
 
 
-def _keda_schema(kind: str) -> tuple[str, dict]:
-    crd = yaml.safe_load((KEDA_SCHEMAS / KEDA_KINDS[kind]).read_text())
+def _crd_schema(kind: str) -> tuple[str, dict]:
+    crd = yaml.safe_load((SCHEMAS / CRD_FILES[kind]).read_text())
     version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
     return f"{crd['spec']['group']}/{version['name']}", _strict(version["schema"]["openAPIV3Schema"])
 
@@ -95,7 +102,7 @@ def test_keda_kinds_pass_the_crd_schemas(rendered):
 
     _, docs = rendered
     for kind in KEDA_KINDS:
-        api_version, schema = _keda_schema(kind)
+        api_version, schema = _crd_schema(kind)
         found = _of(docs, kind)
         assert found, kind
         for doc in found:
@@ -103,15 +110,21 @@ def test_keda_kinds_pass_the_crd_schemas(rendered):
             jsonschema.validate(doc, schema)
 
 
+MISSPELT = {"ScaledObject": "pollingIntervall", "RabbitmqCluster": "replica", "TargetGroupBinding": "targetTyp"}
+
+
 @needs_keda
-def test_the_keda_check_catches_a_misspelt_field(rendered):
+@pytest.mark.parametrize("kind", MISSPELT)
+def test_the_crd_check_catches_a_misspelt_field(rendered, kind):
     import jsonschema
 
     _, docs = rendered
-    so = _of(docs, "ScaledObject")[0]
-    broken = {**so, "spec": {**so["spec"], "pollingIntervall": 5}}
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(broken, _keda_schema("ScaledObject")[1])
+    if not (SCHEMAS / CRD_FILES[kind]).is_file():
+        pytest.skip(f"no CRD schema for {kind} at {SCHEMAS}")
+    for doc in _of(docs, kind):  # the custom kinds each overlay has
+        broken = {**doc, "spec": {**doc["spec"], MISSPELT[kind]: 3}}
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, _crd_schema(kind)[1])
 
 
 def test_workers_scale_on_the_job_queue_including_unacked_jobs(rendered):
@@ -138,7 +151,9 @@ def test_deployments_are_probed_sized_spread_and_drained(rendered):
     deployments = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in _of(docs, "Deployment")}
     assert set(deployments) == roles
     pdbs = {
-        p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] for p in _of(docs, "PodDisruptionBudget")
+        p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"]
+        for p in _of(docs, "PodDisruptionBudget")
+        if p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "inkbus"
     }
     assert pdbs == roles
     longest_job_s = Settings().job_ttl_ms / 1000
@@ -158,11 +173,21 @@ def test_deployments_are_probed_sized_spread_and_drained(rendered):
 
 
 def test_edge_is_sticky_websocket_friendly_and_autoscaled(rendered):
-    _, docs = rendered
-    (ing,) = _of(docs, "Ingress")
-    ann = ing["metadata"]["annotations"]
-    assert ann["nginx.ingress.kubernetes.io/affinity"] == "cookie"
-    assert int(ann["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+    overlay, docs = rendered
+    if overlay == "prod":  # the ALB (stickiness and idle timeout: test_ops_terraform.py) bound to the edge pods
+        assert _of(docs, "Ingress") == []
+        (tgb,) = _of(docs, "TargetGroupBinding")
+        assert tgb["spec"]["serviceRef"] == {"name": "inkbus-edge", "port": "http"}
+        assert tgb["spec"]["targetType"] == "ip"
+        (rule,) = tgb["spec"]["networking"]["ingress"]
+        policy = next(d for d in _of(docs, "NetworkPolicy") if d["metadata"]["name"] == "inkbus-ingress-edge")
+        assert any("ipBlock" in peer for r in policy["spec"]["ingress"] for peer in r["from"])
+        assert rule["ports"] == [{"protocol": "TCP", "port": 8000}]
+    else:
+        (ing,) = _of(docs, "Ingress")
+        ann = ing["metadata"]["annotations"]
+        assert ann["nginx.ingress.kubernetes.io/affinity"] == "cookie"
+        assert int(ann["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
     (hpa,) = _of(docs, "HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"]["name"] == "inkbus-edge"
     edge = next(d for d in _of(docs, "Deployment") if d["metadata"]["name"] == "inkbus-edge")
@@ -240,3 +265,43 @@ def test_the_gpu_overlay_is_prod_plus_gpu_workers_and_no_other_overlay_asks_for_
     assert gpu == prod | added | {("PodDisruptionBudget", "inkbus-worker-gpu")}
     for overlay in ("dev", "prod"):
         assert "nvidia.com/gpu" not in yaml.safe_dump_all(_render(overlay)), overlay
+
+
+needs_crds = pytest.mark.skipif(
+    not all((SCHEMAS / f).is_file() for f in CRD_FILES.values()), reason=f"CRD schemas not at {SCHEMAS} (in CI)"
+)
+
+
+@needs_crds
+def test_operator_and_load_balancer_kinds_pass_their_crd_schemas(rendered):
+    import jsonschema
+
+    overlay, docs = rendered
+    for kind in ("RabbitmqCluster", "TargetGroupBinding"):
+        found = _of(docs, kind)
+        assert len(found) == (1 if overlay == "prod" else 0), (overlay, kind)
+        api_version, schema = _crd_schema(kind)
+        for doc in found:
+            assert doc["apiVersion"] == api_version
+            jsonschema.validate(doc, schema)
+
+
+def test_prod_bus_is_a_three_node_quorum_cluster_spread_and_drained_one_at_a_time(rendered):
+    overlay, docs = rendered
+    if overlay != "prod":
+        pytest.skip("dev uses a single broker")
+    (rc,) = _of(docs, "RabbitmqCluster")
+    spec = rc["spec"]
+    assert spec["replicas"] == 3
+    config = spec["rabbitmq"]["additionalConfig"]
+    assert "default_queue_type = quorum" in config and "cluster_partition_handling = pause_minority" in config
+    assert "rabbitmq_federation" in spec["rabbitmq"]["additionalPlugins"]  # docs/SCALING.md
+    pod_labels = {"app.kubernetes.io/name": rc["metadata"]["name"]}  # the operator labels its pods so
+    (required,) = spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert required["topologyKey"] == "kubernetes.io/hostname"
+    assert required["labelSelector"]["matchLabels"] == pod_labels
+    (pdb,) = [p for p in _of(docs, "PodDisruptionBudget") if p["spec"]["selector"]["matchLabels"] == pod_labels]
+    assert pdb["spec"]["maxUnavailable"] == 1
+    (policy,) = [n for n in _of(docs, "NetworkPolicy") if n["spec"]["podSelector"].get("matchLabels") == pod_labels]
+    ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+    assert {5672, 4369, 25672, 15672} <= ports  # clients, epmd, distribution, KEDA and the operator

@@ -119,18 +119,57 @@ def test_gcp_training_side_has_a_bucket_and_a_gpu_template():
     assert template["scheduling"][0]["on_host_maintenance"] == "TERMINATE"
 
 
-@pytest.mark.parametrize("env", ENVS, ids=lambda p: p.name)
-def test_environment_roots_wire_network_into_the_app(env):
+def _modules(env: Path) -> dict[str, dict]:
     modules = {}
     for block in _load(env / "main.tf")["module"]:
         modules.update(block)
-    assert {"network", "app", "ml"} <= set(modules)
-    app = modules["app"]
-    assert app["vpc_id"] == "${module.network.vpc_id}"
-    assert app["private_subnet_ids"] == "${module.network.private_subnet_ids}"
-    assert app["public_subnet_ids"] == "${module.network.public_subnet_ids}"
+    return modules
+
+
+@pytest.mark.parametrize("env", ENVS, ids=lambda p: p.name)
+def test_environment_roots_wire_network_into_the_app(env):
+    modules = _modules(env)
+    apps = {name: m for name, m in modules.items() if m["source"].endswith("/aws_inkbus")}
+    assert apps, "no serving side"
+    for name, app in apps.items():
+        network = name.replace("app", "network", 1)  # app -> network, app_home -> network_home
+        assert modules[network]["source"].endswith("/aws_network"), name
+        assert app["vpc_id"] == f"${{module.{network}.vpc_id}}"
+        assert app["private_subnet_ids"] == f"${{module.{network}.private_subnet_ids}}"
+        assert app["public_subnet_ids"] == f"${{module.{network}.public_subnet_ids}}"
     for name, mod in modules.items():
         assert (env / mod["source"]).resolve().is_dir(), name
+
+
+def test_prod_broker_is_an_amazon_mq_cluster():
+    assert _modules(TF / "envs" / "prod")["app"]["mq_deployment_mode"] == "CLUSTER_MULTI_AZ"
+    res = _resources(TF / "modules" / "aws_inkbus")
+    assert res[("aws_mq_broker", "rabbitmq")]["deployment_mode"] == "${var.mq_deployment_mode}"
+
+
+def test_multi_region_root_serves_two_regions_nearest_first():
+    env = TF / "envs" / "multi-region"
+    modules = _modules(env)
+    apps = {n: m for n, m in modules.items() if m["source"].endswith("/aws_inkbus")}
+    assert set(apps) == {"app_home", "app_second"}
+    providers = {n: m["providers"]["aws"] for n, m in modules.items()}
+    assert providers == {
+        "network_home": "${aws.home}", "app_home": "${aws.home}",
+        "network_second": "${aws.second}", "app_second": "${aws.second}",
+    }  # fmt: skip
+    for name, app in apps.items():
+        assert app["mq_deployment_mode"] == "CLUSTER_MULTI_AZ", name
+    # each broker accepts AMQPS from the other region's VPC (federation), over peering with routes both ways
+    assert apps["app_home"]["peer_cidr_blocks"] == ["${var.second_cidr_block}"]
+    assert apps["app_second"]["peer_cidr_blocks"] == ["${var.home_cidr_block}"]
+    res = _resources(env)
+    assert {("aws_route", "home_to_second"), ("aws_route", "second_to_home")} <= set(res)
+    assert res[("aws_vpc_peering_connection", "home_second")]["peer_region"] == "${var.second_region}"
+    record = res[("aws_route53_record", "edge")]
+    assert record["for_each"] == "${local.regions}" and "latency_routing_policy" in record
+    assert record["alias"][0]["evaluate_target_health"] is True
+    regions = {b["alias"]: b["region"] for b in _load(env / "versions.tf")["provider"] for b in [b["aws"]]}
+    assert regions == {"home": "${var.home_region}", "second": "${var.second_region}"}
 
 
 def test_no_secret_literals():

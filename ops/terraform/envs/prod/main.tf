@@ -20,7 +20,8 @@ module "app" {
   node_min           = 3
   node_max           = 20
   gpu_node_min       = 1
-  gpu_node_max       = 4 # GPU workers: deploy ops/k8s/overlays/prod-gpu
+  gpu_node_max       = 4                  # GPU workers: deploy ops/k8s/overlays/prod-gpu
+  mq_deployment_mode = "CLUSTER_MULTI_AZ" # three broker nodes; quorum queues survive one
   certificate_arn    = var.certificate_arn
   alarm_topic_arn    = var.alarm_topic_arn
   tags               = local.tags

@@ -99,11 +99,11 @@ resource "aws_security_group" "mq" {
   description = "AMQPS and the management API from inside the VPC only"
   vpc_id      = var.vpc_id
   ingress {
-    description = "AMQPS from the VPC (pods)"
+    description = "AMQPS from the VPC (pods) and from peered regions' brokers (federation, docs/SCALING.md)"
     from_port   = 5671
     to_port     = 5671
     protocol    = "tcp"
-    cidr_blocks = [var.vpc_cidr_block]
+    cidr_blocks = concat([var.vpc_cidr_block], var.peer_cidr_blocks)
   }
   ingress {
     description = "Management API from the VPC (KEDA reads queue depth)"
@@ -121,7 +121,7 @@ resource "aws_mq_broker" "rabbitmq" {
   engine_type                = "RabbitMQ"
   engine_version             = "3.13"
   host_instance_type         = var.mq_instance_type
-  deployment_mode            = "CLUSTER_MULTI_AZ" # the bus survives the loss of a zone
+  deployment_mode            = var.mq_deployment_mode # CLUSTER_MULTI_AZ: three nodes, one per zone
   publicly_accessible        = false
   auto_minor_version_upgrade = true
   subnet_ids                 = var.private_subnet_ids

@@ -52,3 +52,13 @@ output "gpu_node_group" {
   description = "The GPU node group's name (null with gpu_node_max = 0): GPU workers go there with ops/k8s/overlays/prod-gpu."
   value       = one(aws_eks_node_group.gpu[*].node_group_name)
 }
+
+output "alb_zone_id" {
+  description = "Hosted zone of the ALB, for Route 53 alias records (latency routing between regions)."
+  value       = aws_lb.edge.zone_id
+}
+
+output "alb_security_group_id" {
+  description = "Security group of the ALB: the TargetGroupBinding lets it reach the edge pods."
+  value       = aws_security_group.alb.id
+}

@@ -75,6 +75,22 @@ variable "mq_instance_type" {
   default     = "mq.m7g.large"
 }
 
+variable "mq_deployment_mode" {
+  type        = string
+  description = "Amazon MQ: CLUSTER_MULTI_AZ (three nodes over three zones; Inkbus's quorum queues replicate over them) or SINGLE_INSTANCE."
+  default     = "CLUSTER_MULTI_AZ"
+  validation {
+    condition     = contains(["CLUSTER_MULTI_AZ", "SINGLE_INSTANCE"], var.mq_deployment_mode)
+    error_message = "Amazon MQ for RabbitMQ offers CLUSTER_MULTI_AZ or SINGLE_INSTANCE."
+  }
+}
+
+variable "peer_cidr_blocks" {
+  type        = list(string)
+  description = "CIDRs of peered regions' VPCs whose brokers federate with this one (AMQPS); empty in one region."
+  default     = []
+}
+
 variable "certificate_arn" {
   type        = string
   description = "ACM certificate of the public host name (HTTPS listener)."

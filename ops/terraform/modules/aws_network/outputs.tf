@@ -17,3 +17,8 @@ output "private_subnet_ids" {
   description = "Private subnets: EKS nodes and Amazon MQ."
   value       = aws_subnet.private[*].id
 }
+
+output "private_route_table_id" {
+  description = "Route table of the private subnets: routes to peered VPCs go here."
+  value       = aws_route_table.private.id
+}
