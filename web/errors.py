@@ -24,6 +24,7 @@ STATUS = {
     "broker_unavailable": 503,
     "no_workers": 503,
     "store_unavailable": 503,
+    "model_unknown": 503,
     "timeout": 504,
 }
 INK_STATUS = STATUS  # the former name: ink codes not listed here are 422

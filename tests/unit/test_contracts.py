@@ -95,10 +95,11 @@ def test_each_subscriber_hears_exactly_its_events():
     assert _keys(T.telemetry_queue(s)) == {"prediction.*", "feedback.*"}
     for q in (T.feedback_engine_queue(s), T.bots_queue(s)):
         assert q.durable and q.queue_arguments == {
+            "x-queue-type": "quorum",
             "x-message-ttl": s.feedback_queue_ttl_ms,
             "x-max-length": s.feedback_queue_max,
         }
-    assert T.telemetry_queue(s).queue_arguments == {"x-max-length": s.sink_queue_max}
+    assert T.telemetry_queue(s).queue_arguments == {"x-queue-type": "quorum", "x-max-length": s.sink_queue_max}
     control = T.control_queue("w1")
     assert control.exchange is T.CONTROL_EXCHANGE and control.exclusive and control.auto_delete
 

@@ -174,7 +174,7 @@ def test_deployments_are_probed_sized_spread_and_drained(rendered):
 
 def test_edge_is_sticky_websocket_friendly_and_autoscaled(rendered):
     overlay, docs = rendered
-    if overlay == "prod":  # the ALB (stickiness and idle timeout: test_ops_terraform.py) bound to the edge pods
+    if overlay.startswith("prod"):  # the ALB (stickiness and idle timeout: test_ops_terraform.py) bound to the edges
         assert _of(docs, "Ingress") == []
         (tgb,) = _of(docs, "TargetGroupBinding")
         assert tgb["spec"]["serviceRef"] == {"name": "inkbus-edge", "port": "http"}
@@ -217,7 +217,7 @@ def test_the_learning_loop_runs_weekly_alone_with_its_own_identity(rendered):
     claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
     assert claims == {p["metadata"]["name"] for p in _of(docs, "PersistentVolumeClaim")}
     (config,) = _of(docs, "ConfigMap")
-    assert config["data"]["INKBUS_MODEL_REGISTRY"].startswith("s3://inkbus-" + overlay)
+    assert config["data"]["INKBUS_MODEL_REGISTRY"].startswith("s3://inkbus-" + overlay.removesuffix("-gpu"))
     assert config["data"]["INKBUS_MODEL_FROM_REGISTRY"] == "true"
     for name in ("INKBUS_MODEL_REGISTRY", "INKBUS_MODEL_FROM_REGISTRY", "INKBUS_MODEL_CACHE_DIR"):
         assert name.removeprefix("INKBUS_").lower() in Settings.model_fields
@@ -279,7 +279,7 @@ def test_operator_and_load_balancer_kinds_pass_their_crd_schemas(rendered):
     overlay, docs = rendered
     for kind in ("RabbitmqCluster", "TargetGroupBinding"):
         found = _of(docs, kind)
-        assert len(found) == (1 if overlay == "prod" else 0), (overlay, kind)
+        assert len(found) == (1 if overlay.startswith("prod") else 0), (overlay, kind)
         api_version, schema = _crd_schema(kind)
         for doc in found:
             assert doc["apiVersion"] == api_version
@@ -288,7 +288,7 @@ def test_operator_and_load_balancer_kinds_pass_their_crd_schemas(rendered):
 
 def test_prod_bus_is_a_three_node_quorum_cluster_spread_and_drained_one_at_a_time(rendered):
     overlay, docs = rendered
-    if overlay != "prod":
+    if not overlay.startswith("prod"):
         pytest.skip("dev uses a single broker")
     (rc,) = _of(docs, "RabbitmqCluster")
     spec = rc["spec"]
