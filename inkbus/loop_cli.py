@@ -169,8 +169,14 @@ def _serving_path(settings: Settings, registry):
 @click.option("--parent", type=click.Path(dir_okay=False, exists=True), help="Default: the serving model.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Base training data [INKBUS_DATA_DIR].")
 @click.option("--out", type=click.Path(dir_okay=False), help="Default: runs/retrain/VERSION.pt.")
-@click.option("--epochs", type=click.IntRange(1, 100), default=2, show_default=True)
-@click.option("--lr", type=float, default=5e-4, show_default=True)
+@click.option(
+    "--epochs",
+    type=click.IntRange(1, 100),
+    default=2,
+    show_default=True,
+    help="Fine-tuning epochs.",
+)
+@click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate of the fine-tuning.")
 @click.option("--snapshot-weight", type=click.IntRange(1, 50), default=1, show_default=True, help="Snapshot copies.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda ...")
 @click.option("--version", "version", help="Candidate version [default: retrain-<UTC time>].")
@@ -218,7 +224,13 @@ def retrain(snapshot_version, parent, data_dir, out, epochs, lr, snapshot_weight
 @click.option("--snapshot", "snapshot_version", help="Held-out learners [default: the candidate's snapshot].")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Validation ink [INKBUS_DATA_DIR].")
 @click.option("--limit", type=click.IntRange(0), default=3000, show_default=True, help="Validation samples (0: all).")
-@click.option("--bootstrap", type=click.IntRange(100, 100_000), default=1000, show_default=True)
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(100, 100_000),
+    default=1000,
+    show_default=True,
+    help="Paired bootstrap resamples behind each figure's 95% interval.",
+)
 @click.option("--force", is_flag=True, help="Promote even if the gate refuses (logged, and announced as forced).")
 @click.option("--reason", default="", help="Why, for the registry's history (with --force: required).")
 def promote(candidate, snapshot_version, data_dir, limit, bootstrap, force, reason) -> None:
@@ -287,7 +299,13 @@ def log_forced(version: str, reasons: list[str], why: str) -> None:
 
 @click.command("loop")
 @click.option("--device", default="auto", show_default=True, help="Where retraining runs.")
-@click.option("--epochs", type=click.IntRange(1, 100), default=2, show_default=True)
+@click.option(
+    "--epochs",
+    type=click.IntRange(1, 100),
+    default=2,
+    show_default=True,
+    help="Retraining epochs.",
+)
 @click.option("--dry-run", is_flag=True, help="Tiny subsets, one epoch (CI).")
 @click.pass_context
 def learning_loop(ctx, device, epochs, dry_run) -> None:

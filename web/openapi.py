@@ -74,9 +74,9 @@ _PREDICTION = {
 _CHAT_REQUEST = {
     "type": "object",
     "required": ["text"],
+    "description": "The caller is the session's learner (the signed `inkbus_id` cookie); other fields are ignored.",
     "properties": {
         "text": {"type": "string", "description": "A chat command, e.g. `help`, `practice A`, `stats`"},
-        "learner": {"type": "string", "description": "Whose progress the command reads or changes"},
     },
 }
 
@@ -151,6 +151,24 @@ def openapi_document() -> dict:
                         "504": _json(err, "No worker answered in time (timeout)"),
                     },
                 }
+            },
+            "/api/v1/me/data": {
+                "get": {
+                    "summary": "Everything stored about the caller (the session's learner): attempts and corrections",
+                    "responses": {
+                        "200": _json({"type": "object"}, "The caller's learner id, attempts and corrections"),
+                        "429": _json(err, "Too many requests from this client (rate_limited); see Retry-After"),
+                        "503": _json(err, "The progress store is unreachable (store_unavailable)"),
+                    },
+                },
+                "delete": {
+                    "summary": "Erase everything stored about the caller",
+                    "responses": {
+                        "200": _json({"type": "object"}, "What was removed"),
+                        "429": _json(err, "Too many requests from this client (rate_limited); see Retry-After"),
+                        "503": _json(err, "The progress store is unreachable (store_unavailable)"),
+                    },
+                },
             },
             "/api/v1/model": {
                 "get": {

@@ -74,7 +74,7 @@ def test_real_samples_drawn_stroke_by_stroke_are_recognised(edge):
             assert last, client.errors
             final = client.prediction(last)
             assert final is not None, f"no prediction for {sample['label']}: {client.errors}"
-            assert set(final) == {"seq", "top", "model", "latency_ms", "stages_ms"} and len(final["top"]) == 3
+            assert set(final) == {"seq", "top", "shape", "model", "latency_ms", "stages_ms"} and len(final["top"]) == 3
             st = final["stages_ms"]  # stamped by the real edge and worker: each part of the edge's latency
             assert st["batch"] >= 1 and st["compute"] > 0 and min(st["queue"], st["reply"]) >= 0
             assert st["queue"] + st["compute"] + st["reply"] <= final["latency_ms"] + 1.0

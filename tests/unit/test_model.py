@@ -37,7 +37,8 @@ def test_serving_freezes_the_module_without_changing_its_answers(recognizer):
     inks = [validate_ink(r) for r in sample_ink()[:40]]
     inputs = [torch.from_numpy(np.ascontiguousarray(x)) for x in model_inputs(recognizer.inputs, inks)]
     with torch.inference_mode():
-        as_saved = torch.softmax(recognizer.artifact.module(*inputs), dim=1).numpy()
+        # the served probabilities are calibrated: the artifact's temperature applies to what it outputs
+        as_saved = torch.softmax(recognizer.artifact.module(*inputs) / recognizer.temperature, dim=1).numpy()
     served = recognizer.recognize(inks).probs
     assert recognizer.module is not recognizer.artifact.module
     assert not list(recognizer.module.parameters())  # frozen: the weights are constants of the graph

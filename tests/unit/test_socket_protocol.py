@@ -90,7 +90,7 @@ def test_drawing_stroke_by_stroke_gives_a_prediction_after_each_pen_up(app, reco
         ack = client.pen_up(i, stroke)
         assert ack["ok"] and ack["seq"] == i + 1
         p = client.prediction(ack["seq"])
-        assert set(p) == {"seq", "top", "model", "latency_ms", "stages_ms"}
+        assert set(p) == {"seq", "top", "shape", "model", "latency_ms", "stages_ms"}
         assert len(p["top"]) == 3 and p["top"][0]["p"] >= p["top"][1]["p"] >= p["top"][2]["p"]
         assert p["model"] == recognizer.version
         assert isinstance(p["latency_ms"], float) and p["latency_ms"] >= 0
