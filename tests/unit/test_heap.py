@@ -7,7 +7,8 @@ def test_freezing_exempts_what_lives_now_and_still_collects_later_garbage():
     keep = [{"n": i} for i in range(1000)]
     try:
         frozen = freeze_startup_heap()
-        assert frozen >= len(keep) and gc.get_freeze_count() == frozen
+        # frozen objects that die (another thread's, say) leave the permanent generation: at most what was frozen
+        assert frozen >= len(keep) and len(keep) <= gc.get_freeze_count() <= frozen
         cycle = []
         cycle.append(cycle)  # garbage made after the freeze: only the collector can free a cycle
         del cycle
