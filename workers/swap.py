@@ -23,7 +23,6 @@ from pydantic import ValidationError
 
 from bus.schemas import AlertEvent, ModelPromoted
 from inkbus.settings import Settings
-from ml.recognizer import Recognizer
 from ml.registry import Registry, fetch_artifact, file_sha256
 from ml.serving import BaseRecognizer
 
@@ -61,7 +60,7 @@ class ModelSwapper:
     ):
         self.settings = settings
         self.worker = worker
-        self._load = load or (lambda path: Recognizer(path, settings.torch_threads, device=settings.device))
+        self._load = load or (lambda path: _torch_recognizer(settings, path))
         self._on_swap = on_swap
         # Under gevent the loader "thread" is a greenlet: ``offload`` puts the load on a real thread.
         self._offload = offload or (lambda fn, *a: fn(*a))
@@ -152,6 +151,12 @@ class ModelSwapper:
             self._on_swap(recognizer)
 
 
+def _torch_recognizer(settings: Settings, path: Path) -> BaseRecognizer:
+    from ml.recognizer import Recognizer  # here, not on top: an ONNX worker runs without torch installed
+
+    return Recognizer(path, settings.torch_threads, device=settings.device)
+
+
 def start_serving(settings: Settings, worker: str, offload: Callable | None = None) -> ModelSwapper:
     """Load the worker process's first model and the swapper its consumers share."""
     from observability.metrics import set_model
@@ -163,6 +168,6 @@ def start_serving(settings: Settings, worker: str, offload: Callable | None = No
         set_model(recognizer.version)
         return ModelSwapper(settings, recognizer, "", worker, on_swap=lambda r: set_model(r.version), offload=offload)
     path, sha = initial_model(settings)
-    recognizer = Recognizer(path, settings.torch_threads, device=settings.device)
+    recognizer = _torch_recognizer(settings, path)
     set_model(recognizer.version)
     return ModelSwapper(settings, recognizer, sha, worker, on_swap=lambda r: set_model(r.version), offload=offload)
