@@ -121,6 +121,7 @@ def _nested(depth: int) -> dict:
 def test_queue_names_and_lifetimes_are_the_documented_ones():
     s = TestSettings()
     assert T.edge_queue("edge-1").name == "inkbus.edge.edge-1" and not T.edge_queue("edge-1").durable
+    assert T.edge_queue("edge-1").exchange is T.EVENTS_EXCHANGE  # its replies are bound to it
     names = {q.name for q in (T.feedback_engine_queue(s), T.bots_queue(s), T.telemetry_queue(s))}
     assert names == {"inkbus.sub.feedback-engine", "inkbus.sub.bots", "inkbus.sub.telemetry"}
     kept, passing = T.subscriber_queue("a", ["x.*"]), T.subscriber_queue("b", ["x.*"], durable=False)
