@@ -211,7 +211,8 @@ class JobPublisher:
         if drawing_id is None:
             return
         with self._lock:
-            if self._outstanding.get(drawing_id, ("", 0))[0] == job_id:
+            prev = self._outstanding.get(drawing_id)
+            if prev is not None and prev[0] == job_id:
                 del self._outstanding[drawing_id]
 
     def forget(self, drawing_id: str) -> None:

@@ -126,3 +126,22 @@ def _nested(depth: int) -> dict:
     assert S.json_deeper_than(json.dumps(value).encode(), depth - 1)
     assert not S.json_deeper_than(json.dumps(value).encode(), depth)
     return value  # type: ignore[return-value]
+
+
+def test_queue_names_and_lifetimes_are_the_documented_ones():
+    s = TestSettings()
+    assert T.edge_queue("edge-1").name == "inkbus.edge.edge-1" and not T.edge_queue("edge-1").durable
+    assert T.edge_queue("edge-1").exchange is T.EVENTS_EXCHANGE  # its replies are bound to it
+    names = {q.name for q in (T.feedback_engine_queue(s), T.bots_queue(s), T.telemetry_queue(s))}
+    assert names == {"inkbus.sub.feedback-engine", "inkbus.sub.bots", "inkbus.sub.telemetry"}
+    kept, passing = T.subscriber_queue("a", ["x.*"]), T.subscriber_queue("b", ["x.*"], durable=False)
+    assert (kept.durable, kept.auto_delete) == (True, False)  # survives its consumer's restarts
+    assert (passing.durable, passing.auto_delete) == (False, True)
+    assert all(b.exchange is T.EVENTS_EXCHANGE for b in kept.bindings)
+    assert T.control_queue("w1").name == "inkbus.control.w1"
+    assert T.valid_reply_to("edge-1_a") and not T.valid_reply_to("edge.1") and not T.valid_reply_to("x" * 65)
+
+
+def test_jobs_are_persistent_only_when_asked_for():
+    assert T.job_delivery_mode(TestSettings().model_copy(update={"job_persistent": True})) == 2
+    assert T.job_delivery_mode(TestSettings().model_copy(update={"job_persistent": False})) == 1
