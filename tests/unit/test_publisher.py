@@ -134,7 +134,7 @@ def test_a_broken_pooled_connection_is_replaced_once_then_the_broker_is_unavaila
     second = job(seq=2)
     pub.publish(second)  # the first try fails on the dead connection; the second, on a new one, succeeds
     assert slot.producer is not dead
-    assert caplog.messages == ["publish failed (connection reset by peer); reconnecting once"]
+    assert caplog.messages == ["broker call failed (connection reset by peer); reconnecting once"]
     assert [json.loads(m.body)["job_id"] for m in iter(lambda: bus.jobs.get(no_ack=True), None)][-1] == second.job_id
 
     class Refused(Producer):
@@ -143,7 +143,7 @@ def test_a_broken_pooled_connection_is_replaced_once_then_the_broker_is_unavaila
 
     monkeypatch.setattr(publisher, "Producer", Refused)
     monkeypatch.setattr(slot.producer.channel, "basic_publish", _broken)
-    with pytest.raises(BusUnavailable, match="did not take the job: connection reset by peer"):
+    with pytest.raises(BusUnavailable, match="did not answer: connection reset by peer"):
         pub.publish(job(seq=3))
 
 
