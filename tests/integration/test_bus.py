@@ -76,9 +76,13 @@ def test_stale_jobs_are_dropped_not_computed(settings, rabbit_url, clean_bus, co
     for r in rows[:5]:
         pub.publish(_job(r, collector.edge_id))  # expire in the queue (per-message TTL)
     normal = JobPublisher(settings, rabbit_url)
+    # The publisher honours a job's deadline (no broker wait outlives it), so these are published just before it
+    # and reach the worker after it: nobody waits for them any more.
+    deadline = time.time() + 2.0
     for r in rows[5:]:
-        normal.publish(_job(r, collector.edge_id, deadline=time.time() - 1))  # nobody waits any more
+        normal.publish(_job(r, collector.edge_id, deadline=deadline))
     wait_until(lambda: _queue_depth(clean_bus, DEAD_LETTER_QUEUE_NAME) == 5, 10, what="queued jobs expiring")
+    wait_until(lambda: time.time() > deadline, 5, interval=0.05, what="the jobs' deadline passing")
     worker = start_worker(rabbit_url)
     fresh = _job(rows[0], collector.edge_id)
     normal.publish(fresh)

@@ -40,17 +40,30 @@ ctl = shutil.which("rabbitmqctl")
 pytestmark = pytest.mark.skipif(ctl is None, reason="needs rabbitmqctl beside the broker to make a vhost")
 
 
+def _ctl(pytestconfig):
+    """rabbitmqctl against the run's broker: its private node when it started one, else the host's."""
+    from tests.conftest import BROKER_SERVICE
+
+    broker = pytestconfig.stash.get(BROKER_SERVICE, None)
+    if broker is not None:
+        return broker.ctl
+    return lambda *args: subprocess.run([ctl, *args], check=True, capture_output=True, text=True, timeout=60)
+
+
 @pytest.fixture
-def legacy_url(settings, rabbit_url):
+def legacy_url(settings, rabbit_url, pytestconfig):
     parts = urlsplit(rabbit_url)
     if parts.hostname not in {"127.0.0.1", "localhost"}:
         pytest.skip("rabbitmqctl can only make a vhost on a local broker")
+    run = _ctl(pytestconfig)
     vhost = f"inkbus-legacy-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    subprocess.run([ctl, "add_vhost", vhost], check=True, capture_output=True, timeout=60)
-    user = parts.username or "guest"
-    subprocess.run([ctl, "set_permissions", "-p", vhost, user, ".*", ".*", ".*"], check=True, capture_output=True)
+    run("add_vhost", vhost)
+    run("set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*")
     yield urlunsplit(parts._replace(path="/" + vhost))
-    subprocess.run([ctl, "delete_vhost", vhost], capture_output=True, timeout=60)
+    try:
+        run("delete_vhost", vhost)
+    except subprocess.SubprocessError:
+        pass
 
 
 def _declare_older_topology(conn, settings) -> None:
@@ -75,19 +88,17 @@ def _declare_older_topology(conn, settings) -> None:
     Exchange("inkbus.control", type="fanout", durable=False)(ch).declare()
 
 
-def _types(url: str) -> dict[str, str]:
+def _types(url: str, run) -> dict[str, str]:
     vhost = urlsplit(url).path.lstrip("/")
-    out = subprocess.run(
-        [ctl, "list_queues", "-p", vhost, "name", "type", "--formatter", "json"], capture_output=True, text=True
-    )
+    out = run("list_queues", "-p", vhost, "name", "type", "--formatter", "json")
     return {row["name"]: row["type"] for row in json.loads(out.stdout)}
 
 
-def test_todays_topology_is_declared_over_the_older_classic_queues(settings, legacy_url, caplog):
+def test_todays_topology_is_declared_over_the_older_classic_queues(settings, legacy_url, caplog, pytestconfig):
     s = settings.model_copy(update={"broker_url": legacy_url})
     conn = connect(s)
     _declare_older_topology(conn, s)
-    assert set(_types(legacy_url).values()) == {"classic"}
+    assert set(_types(legacy_url, _ctl(pytestconfig)).values()) == {"classic"}
 
     # What every process does when it starts: declare, set its prefetch, consume. Nothing raises.
     with caplog.at_level(logging.WARNING, logger="inkbus.bus"):
@@ -126,7 +137,7 @@ def test_todays_topology_is_declared_over_the_older_classic_queues(settings, leg
     assert done[f"inkbus.sub.{TELEMETRY_SINK}"].startswith("kept")  # it bound prediction.* too
     assert done[DEAD_LETTER_QUEUE_NAME] == "re-created (quorum)" and done[f"inkbus.sub.{BOTS}"] == "re-created (quorum)"
     assert done[JOB_QUEUE_NAME] == "re-created (classic)"
-    types = _types(legacy_url)
+    types = _types(legacy_url, _ctl(pytestconfig))
     assert types[DEAD_LETTER_QUEUE_NAME] == "quorum" and types[f"inkbus.sub.{FEEDBACK_ENGINE}"] == "classic"
     assert dict(migrate_queues(s))[DEAD_LETTER_QUEUE_NAME] == "up to date"
     conn.release()

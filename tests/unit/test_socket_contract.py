@@ -198,8 +198,10 @@ def test_gevent_and_warnings_print_through_logging(caplog):
         raise RuntimeError("in a greenlet")
     except RuntimeError as exc:
         gevent.hub.Hub.print_exception(None, "a greenlet", type(exc), exc, exc.__traceback__)
+    logging.captureWarnings(False)  # an earlier test's catch_warnings may have put the plain printer back
     logging.captureWarnings(True)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING), warnings.catch_warnings():
+        warnings.simplefilter("always")  # an earlier test may have shown (and so silenced) this one already
         warnings.warn("numpy says so", RuntimeWarning, stacklevel=1)
     assert any(r.name == "inkbus.gevent" and r.exc_info for r in caplog.records)
     assert any(r.name == "py.warnings" for r in caplog.records)
