@@ -22,6 +22,7 @@ RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==2.13.0+${TORCH_VARIANT}
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY requirements/serve.txt ./serve.txt
+COPY foundation ./foundation
 COPY inkbus ./inkbus
 COPY bus ./bus
 COPY producers ./producers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kombu import Connection
 
-from inkbus.settings import Settings
+from foundation.settings import Settings
 
 
 def is_memory(url: str) -> bool:

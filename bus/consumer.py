@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from bus.connection import connect, ensure_connected
-from inkbus.settings import Settings
+from foundation.settings import Settings
 
 log = logging.getLogger("inkbus.bus")
 

@@ -13,7 +13,7 @@ from kombu import Queue
 
 from bus.connection import connect, ensure_connected
 from bus.topology import bots_queue, dead_letter_queue, feedback_engine_queue, job_queue, telemetry_queue
-from inkbus.settings import Settings
+from foundation.settings import Settings
 
 
 def topology_queues(settings: Settings) -> list[Queue]:

@@ -25,7 +25,7 @@ import re
 
 from kombu import Exchange, Queue
 
-from inkbus.settings import Settings
+from foundation.settings import Settings
 
 log = logging.getLogger("inkbus.bus")
 

@@ -18,8 +18,8 @@ from nacl.signing import VerifyKey
 
 from chatbots.core import ChatCore, Reply
 from chatbots.slack import MAX_AGE_S, event_reply, replay_guard, request_age
-from inkbus.http_errors import error_response
-from inkbus.safejson import BodyError, load_body
+from foundation.http_errors import error_response
+from foundation.safejson import BodyError, load_body
 
 log = logging.getLogger("inkbus.discord")
 DISCORD_SIGNATURE = re.compile(r"[0-9a-fA-F]{128}")

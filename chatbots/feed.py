@@ -10,7 +10,7 @@ from kombu import Consumer
 from bus.connection import read_queue_stats
 from bus.consumer import ResilientConsumer, dead_letter_on_failure, drain
 from bus.topology import JOB_QUEUE_NAME, bots_queue, declare_topology
-from inkbus.settings import Settings
+from foundation.settings import Settings
 
 log = logging.getLogger("inkbus.bots")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from chatbots.core import ChatCore
 from chatbots.feed import BusFeed, broker_queue_stats
 from chatbots.status import LiveStatus
-from inkbus.settings import Settings
+from foundation.settings import Settings
 
 log = logging.getLogger("inkbus.bots")
 

@@ -20,9 +20,9 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
 from chatbots.core import ChatCore, Reply
-from inkbus.http_errors import error_response
-from inkbus.safejson import bounded_int
-from inkbus.settings import Settings
+from foundation.http_errors import error_response
+from foundation.safejson import bounded_int
+from foundation.settings import Settings
 
 log = logging.getLogger("inkbus.slack")
 MAX_AGE_S = 300  # Slack's replay window: older signed requests are rejected

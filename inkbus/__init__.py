@@ -1,9 +1,5 @@
 """Inkbus: real-time handwriting recognition over RabbitMQ."""
 
-from importlib.metadata import PackageNotFoundError, version
+from foundation.version import __version__
 
-try:
-    # One version for the package, `inkbus --version`, the OpenAPI document and the HTTP client.
-    __version__ = version("inkbus")
-except PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
+__all__ = ["__version__"]

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from inkbus.choices import ASYNC_MODES, LOG_LEVELS, WORKER_POOLS
+from foundation.choices import ASYNC_MODES, LOG_LEVELS, WORKER_POOLS
 
 if TYPE_CHECKING:
-    from inkbus.settings import Settings
+    from foundation.settings import Settings
 
 DEVICE_OPTION = click.option(
     "--device",
@@ -25,7 +25,7 @@ def _settings(**overrides) -> Settings:
     """Settings from options, environment and .env; a bad value is refused in one line per setting, no traceback."""
     from pydantic import ValidationError
 
-    from inkbus.settings import Settings
+    from foundation.settings import Settings
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -76,7 +76,7 @@ def _device_or_fail(settings: Settings) -> None:
 
 
 def _logging(settings: Settings) -> None:
-    from inkbus.logs import setup_logging
+    from foundation.logs import setup_logging
 
     setup_logging(settings.log_level, settings.log_json)
 
@@ -182,7 +182,7 @@ def edge(host, port, async_mode) -> None:
 
     app, socketio = create_app(settings)
     click.echo(f"Inkbus edge on http://{settings.host}:{settings.port}/", err=True)
-    from inkbus.heap import freeze_startup_heap
+    from foundation.heap import freeze_startup_heap
     from web.server import serve
 
     freeze_startup_heap()

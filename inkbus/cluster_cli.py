@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from inkbus.settings import Settings
+from foundation.settings import Settings
 
 
 @click.command("bench-queues")

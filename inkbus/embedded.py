@@ -6,7 +6,7 @@ import logging
 from urllib.parse import urlsplit
 
 from bus.connection import broker_reachable
-from inkbus.settings import Settings
+from foundation.settings import Settings
 
 log = logging.getLogger("inkbus.run")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from inkbus.settings import REPO_ROOT, Settings
+from foundation.settings import REPO_ROOT, Settings
 
 RUNS = REPO_ROOT / "runs"
 

@@ -13,7 +13,7 @@ from typing import TextIO
 
 import numpy as np
 
-from inkbus.settings import Settings
+from foundation.settings import Settings
 from ml.ink import InkError, is_degenerate, validate_ink
 from ml.metadata import CLASS_INDEX
 

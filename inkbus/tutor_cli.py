@@ -8,11 +8,11 @@ import sys
 
 import click
 
-from inkbus.settings import Settings
+from foundation.settings import Settings
 
 
 def _setup() -> Settings:
-    from inkbus.logs import setup_logging
+    from foundation.logs import setup_logging
 
     settings = Settings()
     setup_logging(settings.log_level, settings.log_json)

@@ -20,7 +20,7 @@ from ml.raster import render_batch
 from ml.sequence import SEQ_CHANNELS, SEQ_LEN, sequence_batch
 
 if TYPE_CHECKING:
-    from inkbus.settings import Settings
+    from foundation.settings import Settings
 
 # How each input an artifact can declare is made from validated inks (ml/artifact.py checks the names).
 FEATURES = {"image": render_batch, "sequence": sequence_batch}

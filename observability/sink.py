@@ -19,7 +19,7 @@ from kombu import Consumer
 
 from bus.consumer import ResilientConsumer, dead_letter_on_failure, drain
 from bus.topology import declare_topology, telemetry_queue
-from inkbus.settings import Settings
+from foundation.settings import Settings
 from observability import metrics
 from observability.points import FEEDBACK, to_point
 

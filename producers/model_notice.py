@@ -17,7 +17,7 @@ from bus.topology import (
     declare_topology,
     event_routing_key,
 )
-from inkbus.settings import Settings
+from foundation.settings import Settings
 from ml.registry import Registry
 
 log = logging.getLogger("inkbus.registry")

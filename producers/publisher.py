@@ -26,7 +26,7 @@ from bus.connection import connect, ensure_connected, queue_stats, set_io_timeou
 from bus.consumer import drain
 from bus.schemas import RecognizeJob, Supersede
 from bus.topology import CONTROL_EXCHANGE, JOBS_EXCHANGE, RK_RECOGNIZE, declare_topology, job_delivery_mode
-from inkbus.settings import Settings
+from foundation.settings import Settings
 
 log = logging.getLogger("inkbus.producer")
 T = TypeVar("T")

@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 from kombu import Message
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 
 TEST_DATA = REPO_ROOT / "tests" / "data"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from inkbus.settings import REPO_ROOT, Settings
+from foundation.settings import REPO_ROOT, Settings
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 TEST_DATA = REPO_ROOT / "tests" / "data"

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bus.consumer import ResilientConsumer, dead_letter_on_failure, drain
 from bus.schemas import AlertEvent, FeedbackEvent
 from bus.topology import ALERT_SOURCE, EVENTS_EXCHANGE, declare_topology, event_routing_key, feedback_engine_queue
-from inkbus.settings import Settings
+from foundation.settings import Settings
 from ml.ink import InkError, validate_ink
 from tutor.chars import CHARSET
 from tutor.grading import Thresholds, free_hint, grade_practice, judgement_from_top

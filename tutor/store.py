@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from inkbus.settings import Settings
+from foundation.settings import Settings
 from tutor.models import Attempt, Correction, Link, LinkCode, utcnow
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

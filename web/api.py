@@ -7,7 +7,7 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 
 from bus.schemas import RecognizeJob
-from inkbus.safejson import BodyError, load_body, require_json
+from foundation.safejson import BodyError, load_body, require_json
 from web.admission import Refused, admit, publish
 from web.errors import coded_error
 from web.openapi import openapi_document

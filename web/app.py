@@ -8,8 +8,8 @@ from collections.abc import Callable
 from flask import Flask
 from flask_socketio import SocketIO
 
-from inkbus.logs import quiet_library_logger
-from inkbus.settings import Settings
+from foundation.logs import quiet_library_logger
+from foundation.settings import Settings
 from web.api import bp as api_bp
 from web.apidocs import bp as apidocs_bp
 from web.bridge import EdgeBridge

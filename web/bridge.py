@@ -26,7 +26,7 @@ from bus.connection import is_memory
 from bus.consumer import ResilientConsumer, drain
 from bus.schemas import RecognizeJob
 from bus.topology import JOB_QUEUE_NAME, edge_queue
-from inkbus.settings import Settings
+from foundation.settings import Settings
 from producers.publisher import BusUnavailable, JobPublisher
 
 log = logging.getLogger("inkbus.edge")

@@ -1,9 +1,9 @@
-"""The edge's error handlers and the status of every code; the error body itself is ``inkbus/http_errors.py``
+"""The edge's error handlers and the status of every code; the error body itself is ``foundation/http_errors.py``
 (shared with the chat webhooks)."""
 
 from __future__ import annotations
 
-from inkbus.http_errors import error_response
+from foundation.http_errors import error_response
 
 # The HTTP status of each code a door answers with; docs/PROTOCOL.md lists them (a unit test checks).
 STATUS = {

@@ -15,7 +15,7 @@ from datetime import timedelta
 from flask import Blueprint, current_app, jsonify, session
 from sqlalchemy.exc import SQLAlchemyError
 
-from inkbus.settings import Settings
+from foundation.settings import Settings
 from tutor.store import LEARNER
 from web.errors import error_response
 

@@ -14,7 +14,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from inkbus.settings import Settings
+from foundation.settings import Settings
 from web.errors import error_response
 
 # Endpoint -> the setting with its limit. Socket.IO events have their own per-connection buckets (web/sockets.py).

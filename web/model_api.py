@@ -14,7 +14,7 @@ from collections import Counter, deque
 
 from flask import Blueprint, current_app, jsonify
 
-from inkbus.settings import Settings
+from foundation.settings import Settings
 from web.errors import error_response
 
 bp = Blueprint("model", __name__)

@@ -5,7 +5,7 @@ Its version is the package's: the Python client (``inkbus/client.py``) carries t
 
 from __future__ import annotations
 
-from inkbus import __version__
+from foundation.version import __version__
 from ml.ink import MAX_ABS_COORD, MAX_POINTS, MAX_STROKES
 
 _ERROR = {

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from bus.connection import is_memory, read_queue_stats
 from bus.topology import DEAD_LETTER_QUEUE_NAME, JOB_QUEUE_NAME
-from inkbus.settings import Settings
+from foundation.settings import Settings
 from observability import metrics
 from observability.window import OpsWindow
 

@@ -22,7 +22,7 @@ def serve(app: Flask, socketio: SocketIO, host: str, port: int) -> None:
     from gevent import pywsgi
     from geventwebsocket.handler import WebSocketHandler
 
-    from inkbus.logs import route_gevent_errors
+    from foundation.logs import route_gevent_errors
 
     route_gevent_errors()
 

@@ -21,8 +21,8 @@ from flask_socketio import SocketIO
 from kombu.utils.limits import TokenBucket
 
 from bus.schemas import RecognizeJob
-from inkbus.logs import LogLimiter
-from inkbus.settings import Settings
+from foundation.logs import LogLimiter
+from foundation.settings import Settings
 from ml.ink import InkError, stroke_array
 from observability.metrics import CONNECTED_CLIENTS
 from web.admission import Refused, admit, publish

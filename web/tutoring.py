@@ -17,7 +17,7 @@ from flask_socketio import SocketIO
 from bus.schemas import RecognizeJob
 from chatbots.core import ChatCore
 from chatbots.status import LiveStatus
-from inkbus.safejson import BodyError, load_body, require_json
+from foundation.safejson import BodyError, load_body, require_json
 from tutor.chars import CHARSET
 from web.admission import Refused, admit, publish
 from web.errors import error_response

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from bus.consumer import ResilientConsumer, dead_letter_on_failure, drain, is_transport_error, take_ready
 from bus.schemas import RecognizeJob, Supersede
 from bus.topology import ALERT_SOURCE, EVENTS_EXCHANGE, control_queue, declare_topology, event_routing_key, job_queue
-from inkbus.settings import Settings
+from foundation.settings import Settings
 from observability.metrics import JobStats, observe_batch
 from workers.engine import RecognitionEngine, internal_error
 
@@ -70,7 +70,7 @@ class BatchingConsumer(ResilientConsumer):
         self.offload = offload or _direct
         self.stats: Counter = JobStats()  # also counted in inkbus_jobs_total (observability/metrics.py)
         # job_id -> (routing key, event as JSON): idempotent redelivery. A string, not the dict: one object
-        # per entry instead of dozens for the garbage collector to walk (inkbus/heap.py)
+        # per entry instead of dozens for the garbage collector to walk (foundation/heap.py)
         self._done = _LRU(10_000)
         self._latest = _LRU(100_000)  # drawing_id -> highest seq seen
         self._buf: list = []

@@ -14,8 +14,8 @@ import threading
 from celery import Celery, bootsteps, signals
 
 from bus.topology import UNBATCHED_QUEUE_NAME, unbatched_queue
-from inkbus.heap import freeze_startup_heap
-from inkbus.settings import Settings, get_settings
+from foundation.heap import freeze_startup_heap
+from foundation.settings import Settings, get_settings
 from observability import metrics
 from workers.hub import PromptCallbacks
 

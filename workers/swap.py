@@ -22,7 +22,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bus.schemas import AlertEvent, ModelPromoted
-from inkbus.settings import Settings
+from foundation.settings import Settings
 from ml.registry import Registry, fetch_artifact, file_sha256
 from ml.serving import BaseRecognizer
 

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 
-from inkbus.settings import REPO_ROOT, Settings
+from foundation.settings import REPO_ROOT, Settings
 from ml.ink import validate_ink
 
 SAMPLE = REPO_ROOT / "tests" / "data" / "ink_sample.jsonl"

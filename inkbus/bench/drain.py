@@ -19,9 +19,9 @@ from bus.topology import (
     job_delivery_mode,
     unbatched_queue,
 )
+from foundation.settings import Settings
 from inkbus.bench.common import Replies, load_sample, percentiles, validated, wait_for_consumers
 from inkbus.bench.procs import Child
-from inkbus.settings import Settings
 
 
 def _per_batch(rec, inks: list, bs: int, count: int) -> dict:

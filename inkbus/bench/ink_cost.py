@@ -16,8 +16,8 @@ import time
 import tracemalloc
 
 from bus.schemas import RecognizeJob
+from foundation.settings import Settings
 from inkbus.bench.common import SAMPLE
-from inkbus.settings import Settings
 from ml.ink import MAX_ABS_COORD, MAX_POINTS, MAX_STROKES
 from ml.recognizer import Recognizer
 from workers.engine import RecognitionEngine

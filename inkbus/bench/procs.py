@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from inkbus.settings import Settings
+from foundation.settings import Settings
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 

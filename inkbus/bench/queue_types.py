@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 
 from bus.connection import connect, ensure_connected
-from inkbus.settings import Settings
+from foundation.settings import Settings
 
 VARIANTS = {
     # name: (durable, queue arguments, delivery mode)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from foundation.settings import Settings
 from inkbus.bench.drain import ceiling, drain
 from inkbus.bench.http_baseline import load_http
 from inkbus.bench.live import live
@@ -19,7 +20,6 @@ from inkbus.bench.procs import free_port, start_stack
 from inkbus.bench.report import markdown, plot, reference_ms, table
 from inkbus.bench.runtime import runtimes
 from inkbus.bench.saturation import saturation
-from inkbus.settings import Settings
 
 
 def machine() -> dict:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from foundation.settings import Settings
 from inkbus.bench.common import load_sample, validated
-from inkbus.settings import Settings
 
 BATCHES = (1, 8, 64)
 

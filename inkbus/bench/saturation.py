@@ -9,9 +9,9 @@ from kombu import Producer
 from bus.connection import connect
 from bus.schemas import RecognizeJob
 from bus.topology import JOBS_EXCHANGE, RK_RECOGNIZE
+from foundation.settings import Settings
 from inkbus.bench.common import Replies, load_sample
 from inkbus.bench.procs import broker_pid, cpu_percent, cpu_snapshot
-from inkbus.settings import Settings
 
 
 def _offer(producer, replies: Replies, rows, rate: float, seconds: float) -> dict:

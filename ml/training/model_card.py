@@ -49,7 +49,7 @@ def plot_confusion(cm: np.ndarray, path: Path) -> None:
 
 def _shown(path: str) -> str:
     """A path inside the checkout is shown relative to it: the card is committed."""
-    from inkbus.settings import REPO_ROOT
+    from foundation.settings import REPO_ROOT
 
     p = Path(path).resolve()
     return str(p.relative_to(REPO_ROOT)) if p.is_relative_to(REPO_ROOT) else str(path)

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 
 ENTRY = "train_entry.py"
 # Installed on top of the PyTorch training image (which brings torch and numpy).

@@ -22,7 +22,7 @@ def http_ok(url: str) -> bool:
 def queue_consumed(name: str) -> bool:
     # The image's packages; imported late so the HTTP check stays cheap.
     from bus.connection import read_queue_stats
-    from inkbus.settings import Settings
+    from foundation.settings import Settings
 
     stats = read_queue_stats(Settings(), [name])[name]
     return stats is not None and stats[1] > 0

@@ -10,7 +10,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from tests.helpers import Proc, free_port, http_ok, inkbus_cmd, sample_ink, wait_until
 
 CHROMIUM = "/usr/bin/chromium"

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from tests.ops_tools import VENV_BIN, tool
 
 ANSIBLE = REPO_ROOT / "ops" / "ansible"
@@ -42,7 +42,18 @@ def test_app_role_installs_and_is_idempotent(tmp_path):
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO_ROOT / name, src / name)
-    for package in ("inkbus", "bus", "producers", "workers", "web", "chatbots", "tutor", "ml", "observability"):
+    for package in (
+        "foundation",
+        "inkbus",
+        "bus",
+        "producers",
+        "workers",
+        "web",
+        "chatbots",
+        "tutor",
+        "ml",
+        "observability",
+    ):
         shutil.copytree(
             REPO_ROOT / package, src / package, ignore=shutil.ignore_patterns("node_modules", "__pycache__")
         )
@@ -104,5 +115,5 @@ def test_app_role_installs_and_is_idempotent(tmp_path):
     ]
     edge_unit = (units / "inkbus-edge@.service").read_text()
     assert f"ExecStart={prefix}/venv/bin/inkbus edge --port %i" in edge_unit
-    res = subprocess.run([prefix / "venv" / "bin" / "python", "-c", "import inkbus.settings"], capture_output=True)
+    res = subprocess.run([prefix / "venv" / "bin" / "python", "-c", "import foundation.settings"], capture_output=True)
     assert res.returncode == 0 or b"ModuleNotFoundError: No module named 'pydantic" in res.stderr

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 
 
 def test_bench_tiny_runs_every_scenario(settings, rabbit_url, clean_bus, tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from tests.helpers import Proc, free_port, http_ok, inkbus_cmd, load_json, sample_ink, wait_until
 from tests.ops_tools import tool
 from tests.socket_client import DrawingClient

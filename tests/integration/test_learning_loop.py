@@ -81,7 +81,7 @@ def test_the_learning_loop_walk_through(settings, rabbit_url, clean_bus, tmp_pat
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    from inkbus.settings import Settings
+    from foundation.settings import Settings
 
     typed = Settings()  # the environment above, parsed as the commands will parse it
     s = settings.model_copy(update={k.removeprefix("INKBUS_").lower(): getattr(typed, k.removeprefix("INKBUS_").lower())

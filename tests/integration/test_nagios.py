@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from tests.helpers import Proc, free_port, http_ok, inkbus_cmd, wait_until
 from tests.tools import require
 

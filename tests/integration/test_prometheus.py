@@ -7,7 +7,7 @@ import subprocess
 import requests
 import yaml
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from tests.helpers import Proc, free_port, http_ok, inkbus_cmd, load_json, wait_until
 from tests.tools import require
 

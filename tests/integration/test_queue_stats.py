@@ -18,7 +18,7 @@ def test_existing_missing_and_unreachable(settings, rabbit_url, clean_bus):
 def test_the_healthcheck_reads_consumers_through_it(settings, rabbit_url, clean_bus, start_worker, monkeypatch):
     import sys
 
-    from inkbus.settings import REPO_ROOT
+    from foundation.settings import REPO_ROOT
 
     sys.path.insert(0, str(REPO_ROOT / "ops" / "docker"))
     try:

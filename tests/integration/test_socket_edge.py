@@ -12,7 +12,7 @@ import requests
 
 from bus.connection import connect
 from bus.topology import DEAD_LETTER_QUEUE_NAME, JOB_QUEUE_NAME, declare_topology
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from tests.helpers import Proc, free_port, http_ok, inkbus_cmd, load_json, sample_ink, wait_until
 from tests.socket_client import DrawingClient
 

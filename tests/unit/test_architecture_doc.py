@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 
 DOC = (REPO_ROOT / "docs" / "ARCHITECTURE.md").read_text()
 SOURCES = [*REPO_ROOT.glob("*/**/*.py"), REPO_ROOT / "web" / "static" / "app.js"]

@@ -9,8 +9,8 @@ import click
 from click.testing import CliRunner
 
 import inkbus
+from foundation.settings import REPO_ROOT
 from inkbus.cli import main
-from inkbus.settings import REPO_ROOT
 
 
 def _commands(group: click.Group, ctx: click.Context):
@@ -49,7 +49,18 @@ def test_python_dash_m_runs_the_same_command():
 
 
 def test_every_package_is_marked_typed():
-    for pkg in ("inkbus", "bus", "producers", "workers", "web", "chatbots", "tutor", "ml", "observability"):
+    for pkg in (
+        "foundation",
+        "inkbus",
+        "bus",
+        "producers",
+        "workers",
+        "web",
+        "chatbots",
+        "tutor",
+        "ml",
+        "observability",
+    ):
         assert (REPO_ROOT / pkg / "py.typed").is_file(), pkg
 
 

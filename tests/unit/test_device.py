@@ -11,8 +11,8 @@ import torch
 from click.testing import CliRunner
 from pydantic import ValidationError
 
+from foundation.settings import Settings
 from inkbus.cli import main
-from inkbus.settings import Settings
 from ml.serving import DeviceError, resolve_device
 
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible here, so cuda is accepted")

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 from nacl.signing import SigningKey
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from tests.helpers import sample_ink
 from web.app import create_app
 
@@ -168,7 +168,7 @@ def test_a_replayed_discord_interaction_is_refused(http):
 
 
 def test_the_safe_loader_bounds_before_parsing():
-    from inkbus.safejson import BodyError, bounded_int, load_body, nesting_depth
+    from foundation.safejson import BodyError, bounded_int, load_body, nesting_depth
 
     assert nesting_depth(b'{"a": "[[[[[[", "b": [[1]]}') == 3  # brackets inside strings do not count
     assert nesting_depth(b'"' + b'\\"[' * 20000) == 0  # an unterminated string: linear, not quadratic

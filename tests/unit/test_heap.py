@@ -1,6 +1,6 @@
 import gc
 
-from inkbus.heap import freeze_startup_heap
+from foundation.heap import freeze_startup_heap
 
 
 def test_freezing_exempts_what_lives_now_and_still_collects_later_garbage():

@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from ml.training.sources import Mix
 from ml.training.train import TrainConfig, train
 from tests.synthetic_data import make_data_dir

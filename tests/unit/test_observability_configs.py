@@ -9,8 +9,8 @@ import tomllib
 
 import yaml
 
-from inkbus.logs import JsonFormatter
-from inkbus.settings import REPO_ROOT
+from foundation.logs import JsonFormatter
+from foundation.settings import REPO_ROOT
 
 OBS = REPO_ROOT / "observability"
 

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from ml.artifact import ArtifactError
 from tests.helpers import TEST_DATA, sample_ink
 
@@ -101,7 +101,7 @@ def test_recognize_runs_without_torch(settings, onnx_model):
 def test_the_serving_roles_import_and_recognise_without_torch(onnx_model):
     code = NO_TORCH + (
         "import workers.celery_app, workers.batcher, workers.engine, web.app, inkbus.embedded; "
-        "from inkbus.settings import Settings; from ml.serving import open_recognizer; "
+        "from foundation.settings import Settings; from ml.serving import open_recognizer; "
         f"rec = open_recognizer(Settings(runtime='onnx', onnx_model_path={str(onnx_model)!r})); "
         "from tests.helpers import sample_ink; from ml.ink import validate_ink; "
         "r = rec.recognize([validate_ink(x) for x in sample_ink()[:4]]); "

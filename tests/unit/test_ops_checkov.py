@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from tests.ops_tools import VENV_BIN, tool
 
 

@@ -7,7 +7,7 @@ import subprocess
 
 import yaml
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from tests.ops_tools import VENV_BIN, tool
 
 JENKINSFILE = (REPO_ROOT / "Jenkinsfile").read_text()

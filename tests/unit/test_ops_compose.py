@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from tests.ops_tools import missing
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tomllib
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from tests.ops_tools import tool
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"

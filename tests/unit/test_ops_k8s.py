@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bus.topology import JOB_QUEUE_NAME
-from inkbus.settings import REPO_ROOT, Settings
+from foundation.settings import REPO_ROOT, Settings
 from tests.ops_tools import tool
 
 K8S = REPO_ROOT / "ops" / "k8s"

@@ -9,7 +9,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from tests.ops_tools import tool
 
 TF = REPO_ROOT / "ops" / "terraform"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from tests.ops_tools import tool
 
 TRAIN = REPO_ROOT / "ops" / "docker" / "train.Dockerfile"

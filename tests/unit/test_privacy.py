@@ -251,8 +251,8 @@ def test_retention_purges_old_attempts_corrections_and_expired_codes(settings, s
 
 
 def test_inkbus_purge_applies_the_retention_setting(tmp_path, monkeypatch):
+    from foundation.settings import Settings
     from inkbus.cli import main
-    from inkbus.settings import Settings
 
     url = f"sqlite:///{tmp_path / 'p.db'}"
     store = open_store(Settings(), url)

@@ -6,7 +6,7 @@ import subprocess
 
 import yaml
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from observability.metrics import NAMES
 from tests.tools import require
 

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import re
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from web.errors import status_of
 
-SOURCES = ["web", "chatbots", "inkbus/safejson.py", "inkbus/http_errors.py", "ml/ink.py", "ml/raster.py", "workers"]
+SOURCES = [
+    "web",
+    "chatbots",
+    "foundation/safejson.py",
+    "foundation/http_errors.py",
+    "ml/ink.py",
+    "ml/raster.py",
+    "workers",
+]
 SKIP = {"chatbots/core.py"}  # chat replies: 200 with ok false, documented under "Chat API"
 WITH_STATUS = re.compile(r'(?:error_response\(|BodyError\(|return )\s*(\d{3}),\s*"([a-z_]+)"')
 BY_CODE = re.compile(r'(?:EventError|InkError|Refused)\(\s*"([a-z_]+)"|"code":\s*"([a-z_]+)"|code="([a-z_]+)"')

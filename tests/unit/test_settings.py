@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from inkbus.logs import setup_logging, wants_json
-from inkbus.settings import REPO_ROOT, Settings, settings_table
+from foundation.logs import setup_logging, wants_json
+from foundation.settings import REPO_ROOT, Settings, settings_table
 
 
 def test_readme_configuration_table_is_current():
     readme = (REPO_ROOT / "README.md").read_text()
     block = readme.split("<!-- settings-table:start -->")[1].split("<!-- settings-table:end -->")[0]
-    assert block.strip() == settings_table(), "run: python -m inkbus.settings, and paste into README.md"
+    assert block.strip() == settings_table(), "run: python -m foundation.settings, and paste into README.md"
 
 
 def test_every_setting_is_described_and_read_from_the_environment(monkeypatch):
@@ -31,7 +31,7 @@ def test_no_broker_urls_or_secrets_as_literals_outside_settings():
     offenders = []
     for path in REPO_ROOT.glob("*/**/*.py"):
         rel = path.relative_to(REPO_ROOT)
-        if rel.parts[0] in {"tests", ".venv", "node_modules"} or rel == Path("inkbus/settings.py"):
+        if rel.parts[0] in {"tests", ".venv", "node_modules"} or rel == Path("foundation/settings.py"):
             continue
         if pattern.search(path.read_text(errors="ignore")):
             offenders.append(str(rel))
@@ -39,10 +39,10 @@ def test_no_broker_urls_or_secrets_as_literals_outside_settings():
 
 
 def test_env_example_lists_every_setting():
-    from inkbus.settings import env_example
+    from foundation.settings import env_example
 
     text = (REPO_ROOT / ".env.example").read_text()
-    assert text == env_example(), "run: python -m inkbus.settings --write"
+    assert text == env_example(), "run: python -m foundation.settings --write"
     for name in Settings.model_fields:
         assert f"# INKBUS_{name.upper()}=" in text
 
@@ -59,7 +59,7 @@ def test_enum_like_settings_refuse_unknown_values(monkeypatch, var, value):
 
 
 def test_log_level_is_case_insensitive_and_choices_match_the_cli(monkeypatch):
-    from inkbus.choices import ASYNC_MODES, WORKER_POOLS
+    from foundation.choices import ASYNC_MODES, WORKER_POOLS
 
     monkeypatch.setenv("INKBUS_LOG_LEVEL", "debug")
     assert Settings().log_level == "DEBUG"

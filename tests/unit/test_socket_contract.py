@@ -15,7 +15,7 @@ import requests
 import socketio
 import websocket
 
-from inkbus.logs import JsonFormatter
+from foundation.logs import JsonFormatter
 from tests.helpers import free_port, http_ok, wait_until
 from web.app import create_app
 from web.server import serve
@@ -191,7 +191,7 @@ def test_gevent_and_warnings_print_through_logging(caplog):
 
     import gevent.hub
 
-    from inkbus.logs import route_gevent_errors
+    from foundation.logs import route_gevent_errors
 
     route_gevent_errors()
     try:

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from inkbus.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 
 # Built from parts so that this file does not match itself.
 FORBIDDEN = re.compile(r"\b(st" + r"ep|iss" + r"ue) [0-9]", re.IGNORECASE)

@@ -18,7 +18,7 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    from inkbus.settings import Settings
+    from foundation.settings import Settings
 
     engine = create_engine(Settings().resolved_database_url())
     with engine.connect() as conn:

@@ -1,6 +1,6 @@
 """The allowed values of enum-like settings and options.
 
-Kept apart from ``inkbus.settings`` because the CLI needs them before it may import pydantic: gevent and
+Kept apart from ``foundation.settings`` because the CLI needs them before it may import pydantic: gevent and
 eventlet must patch the standard library first (``inkbus/cli.py``).
 """
 
