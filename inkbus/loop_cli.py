@@ -40,6 +40,12 @@ def _fail(code: str, message: str, status: int = 2):
     sys.exit(status)
 
 
+# `retrain` and the scheduled `loop` fine-tune alike: one definition of how long.
+EPOCHS_OPTION = click.option(
+    "--epochs", type=click.IntRange(1, 100), default=2, show_default=True, help="Fine-tuning epochs."
+)
+
+
 @click.group()
 def dataset() -> None:
     """Learners' labelled drawings as versioned training data."""
@@ -169,13 +175,7 @@ def _serving_path(settings: Settings, registry):
 @click.option("--parent", type=click.Path(dir_okay=False, exists=True), help="Default: the serving model.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Base training data [INKBUS_DATA_DIR].")
 @click.option("--out", type=click.Path(dir_okay=False), help="Default: runs/retrain/VERSION.pt.")
-@click.option(
-    "--epochs",
-    type=click.IntRange(1, 100),
-    default=2,
-    show_default=True,
-    help="Fine-tuning epochs.",
-)
+@EPOCHS_OPTION
 @click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate of the fine-tuning.")
 @click.option("--snapshot-weight", type=click.IntRange(1, 50), default=1, show_default=True, help="Snapshot copies.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda ...")
@@ -299,13 +299,7 @@ def log_forced(version: str, reasons: list[str], why: str) -> None:
 
 @click.command("loop")
 @click.option("--device", default="auto", show_default=True, help="Where retraining runs.")
-@click.option(
-    "--epochs",
-    type=click.IntRange(1, 100),
-    default=2,
-    show_default=True,
-    help="Retraining epochs.",
-)
+@EPOCHS_OPTION
 @click.option("--dry-run", is_flag=True, help="Tiny subsets, one epoch (CI).")
 @click.pass_context
 def learning_loop(ctx, device, epochs, dry_run) -> None:

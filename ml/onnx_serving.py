@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ml.artifact import META_NAME, ArtifactError, check_meta, read_meta
-from ml.serving import BaseRecognizer, resolve_device, softmax
+from ml.practice import calibrated
+from ml.serving import BaseRecognizer, resolve_device
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
@@ -71,4 +72,4 @@ class OnnxRecognizer(BaseRecognizer):
         return self.session.run(None, feed)[0]
 
     def probabilities(self, *inputs: np.ndarray) -> np.ndarray:
-        return softmax(self.logits(*inputs), self.temperature)
+        return calibrated(self.logits(*inputs).astype(np.float32), self.temperature)

@@ -24,6 +24,7 @@ RULE_KINDS: tuple[RuleKind, ...] = ("shape", "margin")
 # Free drawing: a twin shares the guess when it holds at least this share of its shape's probability.
 SHAPE_SHARE = 0.1
 
+SHAPE_OF = {c: shape_of(c) for c in CLASSES}  # computed once: shape_guess runs for every prediction
 # SHAPE[t, c]: class c counts as target t's shape (t itself included).
 SHAPE = np.array([[a == b or same_shape(a, b) for b in CLASSES] for a in CLASSES], dtype=bool)
 
@@ -98,7 +99,7 @@ def shape_guess(probs: np.ndarray) -> dict | None:
     """Free drawing: when the best guess shares its shape with a twin that holds a real share of it,
     the shape group (labels best first, and their summed probability) instead of one confident label."""
     best = CLASSES[int(np.argmax(probs))]
-    group = shape_of(best)
+    group = SHAPE_OF[best]
     if len(group) == 1:
         return None
     p = {c: float(probs[CLASS_INDEX[c]]) for c in group}

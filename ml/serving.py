@@ -81,13 +81,6 @@ def temperature_of(meta: dict) -> float:
     return t
 
 
-def softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
-    z = logits.astype(np.float32) / np.float32(temperature)
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 @dataclass(frozen=True)
 class BatchResult:
     probs: np.ndarray  # (N, classes), float32

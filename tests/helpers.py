@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import requests
@@ -18,6 +19,15 @@ from kombu import Message
 from foundation.settings import REPO_ROOT
 
 TEST_DATA = REPO_ROOT / "tests" / "data"
+
+
+# The project's packages, as pyproject.toml ships them (setuptools' include list): one list for every test.
+PACKAGES = tuple(
+    p.rstrip("*")
+    for p in tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"][
+        "include"
+    ]
+)
 
 
 def sample_ink() -> list[dict]:

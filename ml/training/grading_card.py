@@ -67,8 +67,18 @@ def plot_curve(g: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def _pct(v: float) -> str:
+def pct(v: float) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f} %"
+
+
+def per_class_columns(head: list[str], rows: list[list[str]]) -> list[str]:
+    """One row per class, as three side-by-side column groups: 62 classes in 21 lines."""
+    third = math.ceil(len(rows) / 3)
+    lines = ["".join(f"| {h} " for h in head) * 3 + "|", ("|---" + "|---:" * (len(head) - 1)) * 3 + "|"]
+    for r in range(third):
+        group = [rows[r + k * third] for k in range(3) if r + k * third < len(rows)]
+        lines.append("".join("".join(f"| {cell} " for cell in row) for row in group) + "|")
+    return lines
 
 
 def grading_lines(g: dict, figure: str) -> list[str]:
@@ -93,17 +103,17 @@ def grading_lines(g: dict, figure: str) -> list[str]:
     ]
     for key, label, limit in GRADING_TARGETS:
         met = "yes" if c[key] <= limit else "**no**"
-        lines.append(f"| {label} | {_pct(c[key])} | ≤ {100 * limit:g} % | {met} |")
-    cats = ", ".join(f"{k} {_pct(v)}" for k, v in c["false_rejection_by_category"].items())
+        lines.append(f"| {label} | {pct(c[key])} | ≤ {100 * limit:g} % | {met} |")
+    cats = ", ".join(f"{k} {pct(v)}" for k, v in c["false_rejection_by_category"].items())
     t1 = g["top1"]
     worst = sorted(c["false_rejection_by_char"].items(), key=lambda kv: -kv[1])[:10]
     lines += [
         "",
         f"- False rejection by category: {cats}. Worst characters: "
-        + ", ".join(f"`{ch}` {_pct(v)}" for ch, v in worst)
+        + ", ".join(f"`{ch}` {pct(v)}" for ch, v in worst)
         + ".",
-        f'- Reference, "correct only when the top label is the target": false rejection {_pct(t1["false_rejection"])}, '
-        f"false acceptance {_pct(t1['false_acceptance_random'])} random / {_pct(t1['false_acceptance_hardest'])} "
+        f'- Reference, "correct only when the top label is the target": false rejection {pct(t1["false_rejection"])}, '
+        f"false acceptance {pct(t1['false_acceptance_random'])} random / {pct(t1['false_acceptance_hardest'])} "
         "hardest.",
         "",
         f"![false rejection against false acceptance]({figure})",
@@ -117,10 +127,4 @@ def grading_lines(g: dict, figure: str) -> list[str]:
 
 
 def _per_char_table(per_char: dict) -> list[str]:
-    items = [(ch, per_char.get(ch, float("nan"))) for ch in CLASSES]
-    third = math.ceil(len(items) / 3)
-    lines = ["| char | rejected " * 3 + "|", "|---|---:" * 3 + "|"]
-    for r in range(third):
-        cells = [items[r + k * third] for k in range(3) if r + k * third < len(items)]
-        lines.append("".join(f"| `{ch}` | {_pct(v)} " for ch, v in cells) + "|")
-    return lines
+    return per_class_columns(["char", "rejected"], [[f"`{ch}`", pct(per_char.get(ch, float("nan")))] for ch in CLASSES])

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ml.metadata import CASE_FOLDED, CLASSES, PREPROCESSING_VERSION
-from ml.training.grading_card import grading_lines, plot_curve
+from ml.training.grading_card import grading_lines, pct, per_class_columns, plot_curve
 
 # The issue's targets on writer-disjoint validation (name in the report, label, threshold).
 TARGETS = [
@@ -55,10 +55,6 @@ def _shown(path: str) -> str:
     return str(p.relative_to(REPO_ROOT)) if p.is_relative_to(REPO_ROOT) else str(path)
 
 
-def _pct(v: float) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f} %"
-
-
 def _get(report: dict, key: tuple[str, str]) -> float:
     return report[key[0]][key[1]]
 
@@ -68,20 +64,13 @@ def _targets_table(report: dict) -> list[str]:
     for key, label, target in TARGETS:
         v = _get(report, key)
         met = "yes" if not math.isnan(v) and v >= target else "**no**"
-        lines.append(f"| {label} | {_pct(v)} | ≥ {100 * target:.1f} % | {met} |")
+        lines.append(f"| {label} | {pct(v)} | ≥ {100 * target:.1f} % | {met} |")
     return lines
 
 
 def _per_class_table(per_class: dict) -> list[str]:
-    """Three side-by-side column groups keep 62 rows to 21 lines."""
-    items = [(c, *per_class.get(c, (float("nan"), 0))) for c in CLASSES]
-    head = "| class | acc | n " * 3 + "|"
-    lines = [head, "|---|---:|---:" * 3 + "|"]
-    third = math.ceil(len(items) / 3)
-    for r in range(third):
-        cells = [items[r + k * third] for k in range(3) if r + k * third < len(items)]
-        lines.append("".join(f"| `{c}` | {_pct(a)} | {n} " for c, a, n in cells) + "|")
-    return lines
+    rows = [(c, *per_class.get(c, (float("nan"), 0))) for c in CLASSES]
+    return per_class_columns(["class", "acc", "n"], [[f"`{c}`", pct(a), str(n)] for c, a, n in rows])
 
 
 def _history_table(history: list[dict]) -> list[str]:
@@ -89,9 +78,7 @@ def _history_table(history: list[dict]) -> list[str]:
     for h in history:
         cf = h.get("val_case_folded_top1")
         ex = h.get("val_exact_top1", h.get("unipen_val_top1"))
-        lines.append(
-            f"| {h['epoch']} | {h['minutes']:.1f} | {_pct(cf)} | {_pct(ex)} | {_pct(h.get('mnist_test_top1'))} |"
-        )
+        lines.append(f"| {h['epoch']} | {h['minutes']:.1f} | {pct(cf)} | {pct(ex)} | {pct(h.get('mnist_test_top1'))} |")
     return lines
 
 
@@ -180,11 +167,11 @@ def render_card(report: dict, figure: str, experiments: str = "") -> str:
         f"- Within-category: digits among the 10 digits, upper case among the 26 upper, lower case among the 26 lower "
         f"(the UNIPEN 1a/1b/1c convention). Case-folded 62-way top-1 counts `{CASE_FOLDED}` as equal to "
         "their capitals.",
-        f"- 62-way exact top-1: {_pct(v['exact_top1'])}; top-3: {_pct(v['top3'])}; "
+        f"- 62-way exact top-1: {pct(v['exact_top1'])}; top-3: {pct(v['top3'])}; "
         f"expected calibration error (15 bins, calibrated): {v['ece']:.4f}; {v['samples']:,} samples.",
         f"- MNIST test{' (the image CNN alone: MNIST has no pen path)' if meta.get('members') else ''}: "
-        f"{_pct(report['mnist']['within_digits'])} among the 10 digits "
-        f"({_pct(report['mnist']['exact_62way'])} 62-way), {report['mnist']['samples']:,} images.",
+        f"{pct(report['mnist']['within_digits'])} among the 10 digits "
+        f"({pct(report['mnist']['exact_62way'])} 62-way), {report['mnist']['samples']:,} images.",
         "",
         "## Inference latency on this CPU",
         f"Per sample, preprocessing (render{' and pen-path features' if meta.get('members') else ''}) + forward "

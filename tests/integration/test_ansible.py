@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 from foundation.settings import REPO_ROOT
+from tests.helpers import PACKAGES
 from tests.ops_tools import VENV_BIN, tool
 
 ANSIBLE = REPO_ROOT / "ops" / "ansible"
@@ -42,18 +43,7 @@ def test_app_role_installs_and_is_idempotent(tmp_path):
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO_ROOT / name, src / name)
-    for package in (
-        "foundation",
-        "inkbus",
-        "bus",
-        "producers",
-        "workers",
-        "web",
-        "chatbots",
-        "tutor",
-        "ml",
-        "observability",
-    ):
+    for package in PACKAGES:
         shutil.copytree(
             REPO_ROOT / package, src / package, ignore=shutil.ignore_patterns("node_modules", "__pycache__")
         )

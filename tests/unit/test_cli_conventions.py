@@ -11,6 +11,7 @@ from click.testing import CliRunner
 import inkbus
 from foundation.settings import REPO_ROOT
 from inkbus.cli import main
+from tests.helpers import PACKAGES
 
 
 def _commands(group: click.Group, ctx: click.Context):
@@ -49,18 +50,7 @@ def test_python_dash_m_runs_the_same_command():
 
 
 def test_every_package_is_marked_typed():
-    for pkg in (
-        "foundation",
-        "inkbus",
-        "bus",
-        "producers",
-        "workers",
-        "web",
-        "chatbots",
-        "tutor",
-        "ml",
-        "observability",
-    ):
+    for pkg in PACKAGES:
         assert (REPO_ROOT / pkg / "py.typed").is_file(), pkg
 
 

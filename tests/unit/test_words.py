@@ -10,7 +10,7 @@ import pytest
 from foundation.settings import REPO_ROOT
 
 # Built from parts so that this file does not match itself.
-FORBIDDEN = re.compile(r"\b(st" + r"ep|iss" + r"ue) [0-9]", re.IGNORECASE)
+FORBIDDEN = re.compile(r"\b(st" + r"ep|iss" + r"ue)[ _-]?[0-9]", re.IGNORECASE)  # also in names: run-st*p3
 TEXT_SUFFIXES = {".py", ".md", ".yml", ".yaml", ".json", ".toml", ".cfg", ".conf", ".tf", ".j2", ".js", ".css"}
 TEXT_SUFFIXES |= {".html", ".ini", ".mako", ".txt", ".sh", ".ipynb", ".example", ""}
 
@@ -39,4 +39,5 @@ def test_no_task_numbers_in_code_docs_or_ops():
 
 def test_the_pattern_catches_what_it_should():
     assert FORBIDDEN.search("as st" + "ep 4 built it") and FORBIDDEN.search("(Iss" + "ue 7)")
+    assert FORBIDDEN.search("model inknet-st" + "ep3-ens2")
     assert not FORBIDDEN.search("a step-based schedule") and not FORBIDDEN.search("issues 0")
