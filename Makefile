@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help lock install install-test test-services chromium observability-tools ops-tools image image-train image-push deploy run test test-unit test-integration lint fmt clean learning-loop
+.PHONY: help lock install install-test test-services chromium observability-tools ops-tools image image-train image-push deploy run test test-unit test-tools test-integration lint fmt clean learning-loop
 
 help:
 	@echo "make run      install everything and start the embedded app (prints the URL)"
@@ -82,14 +82,14 @@ ops-tools:
 	@for f in $(OPS_BINS); do test -x $$f || missing=1; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends haproxy docker-compose default-jre-headless; fi
 
-# checkov (tests/unit/test_ops_checkov.py) pins libraries such as packaging below what the test extra needs:
+# checkov (tests/unit/tests/tools/test_checkov.py) pins libraries such as packaging below what the test extra needs:
 # it gets a virtualenv of its own inside $(VENV).
 CHECKOV := $(VENV)/checkov/bin/checkov
 $(CHECKOV): | $(BIN)/python
 	$(PYTHON) -m venv $(VENV)/checkov
 	$(VENV)/checkov/bin/pip install -q checkov==3.3.30
 
-# npm-groovy-lint lints the Jenkinsfile (tests/unit/test_ops_ci.py); an npm package, kept inside $(VENV).
+# npm-groovy-lint lints the Jenkinsfile (tests/unit/tests/tools/test_ci.py); an npm package, kept inside $(VENV).
 NPM_GROOVY_LINT := $(VENV)/npm-groovy-lint/node_modules/.bin/npm-groovy-lint
 $(NPM_GROOVY_LINT): | $(BIN)/python
 	npm install --no-audit --no-fund --prefix $(VENV)/npm-groovy-lint npm-groovy-lint@15.2.2
@@ -106,6 +106,9 @@ test: install-test
 
 test-unit: install-test
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-tools: install-test
+	$(BIN)/pytest -m tools $(PYTEST_ARGS)
 
 test-integration: install-test
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)

@@ -10,8 +10,8 @@ import pytest
 
 from bus.connection import broker_reachable, connect
 from bus.topology import DEAD_LETTER_QUEUE_NAME, JOB_QUEUE_NAME, declare_topology
+from tests.external import missing
 from tests.helpers import free_port
-from tests.ops_tools import missing
 from tests.services import ServiceError, start_postgres, start_rabbitmq
 from tests.settings import TestSettings
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, embedded_server
-from tests.ops_tools import missing
+from tests.external import missing
 
 
 def pytest_collection_modifyitems(items):

@@ -11,8 +11,8 @@ import subprocess
 import sys
 
 from foundation.settings import REPO_ROOT
+from tests.external import VENV_BIN, tool
 from tests.helpers import PACKAGES
-from tests.ops_tools import VENV_BIN, tool
 
 ANSIBLE = REPO_ROOT / "ops" / "ansible"
 

@@ -7,27 +7,24 @@ the other, the killed edge's Socket.IO clients reconnect and draw again, and eve
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
-from pathlib import Path
 
 import pytest
 import requests
 
 from foundation.settings import REPO_ROOT
+from tests.external import tool
 from tests.helpers import Proc, free_port, http_ok, inkbus_cmd, load_json, sample_ink, wait_until
-from tests.ops_tools import tool
 from tests.socket_client import DrawingClient
 
 HAPROXY_CFG = REPO_ROOT / "ops" / "haproxy" / "haproxy.cfg"
-SBIN_HAPROXY = Path("/usr/sbin/haproxy")  # root's PATH has it; a user's may not
 COOKIE = "inkbus_edge"  # the cookie haproxy.cfg pins Socket.IO sessions with
 
 
 @pytest.fixture(scope="module")
 def haproxy_bin() -> str:
-    return tool("haproxy", "Debian's haproxy, the ops-tools target", None if shutil.which("haproxy") else SBIN_HAPROXY)
+    return tool("haproxy", "Debian's haproxy, the ops-tools target")
 
 
 def _env(settings, **extra) -> dict:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from foundation.settings import REPO_ROOT
+from tests.external import tool
 from tests.helpers import Proc, free_port, http_ok, inkbus_cmd, wait_until
-from tests.tools import require
 
 NAGIOS = REPO_ROOT / "observability" / "nagios"
 
@@ -30,7 +30,7 @@ def nagios_dir():
 
 
 def test_nagios_validates_the_object_definitions(nagios_dir):
-    exe = require("nagios4", "nagios4")
+    exe = tool("nagios4", "Debian's nagios4")
     tmp_path = nagios_dir
     spool = tmp_path / "spool"
     spool.mkdir()

@@ -8,8 +8,8 @@ import requests
 import yaml
 
 from foundation.settings import REPO_ROOT
+from tests.external import tool
 from tests.helpers import Proc, free_port, http_ok, inkbus_cmd, load_json, wait_until
-from tests.tools import require
 
 
 def _query(base: str, expr: str) -> list:
@@ -39,7 +39,7 @@ def _config(tmp_path, edge: str, worker: str):
 
 
 def test_prometheus_scrapes_the_edge_and_a_worker_and_sees_a_recognition(settings, rabbit_url, clean_bus, tmp_path):
-    exe = require("prometheus", "prometheus")
+    exe = tool("prometheus", "Debian's prometheus")
     edge_port, worker_port, prom_port = free_port(), free_port(), free_port()
     env = {
         "INKBUS_BROKER_URL": rabbit_url,

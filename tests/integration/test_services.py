@@ -8,8 +8,8 @@ import pytest
 from kombu import Connection
 
 from tests.conftest import PRIVATE_BROKER
+from tests.external import missing
 from tests.helpers import port_open
-from tests.ops_tools import missing
 from tests.services import ServiceError, start_postgres, start_rabbitmq
 
 

@@ -20,14 +20,14 @@ from bus.connection import connect, queue_stats
 from bus.schemas import FeedbackEvent, Label, PredictionEvent, Timings
 from bus.topology import EVENTS_EXCHANGE, event_routing_key, telemetry_queue
 from observability.sink import TelemetrySink
+from tests.external import tool
 from tests.helpers import free_port, wait_until
-from tests.tools import require
 
 
 class VictoriaMetrics:
     def __init__(self, port: int, data_dir):
         self.port, self.url = port, f"http://127.0.0.1:{port}"
-        exe = require("victoria-metrics", "victoria-metrics")
+        exe = tool("victoria-metrics", "Debian's victoria-metrics")
         args = [exe, f"-storageDataPath={data_dir}", f"-httpListenAddr=127.0.0.1:{port}", "-search.latencyOffset=0s"]
         self.p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self._healthy, 30, what="victoria-metrics listening")

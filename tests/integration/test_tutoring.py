@@ -11,8 +11,8 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests.external import missing
 from tests.helpers import sample_ink, wait_until
-from tests.ops_tools import missing
 from tests.standins import StandIn
 
 

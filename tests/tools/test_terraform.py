@@ -10,7 +10,7 @@ import hcl2
 import pytest
 
 from foundation.settings import REPO_ROOT
-from tests.ops_tools import tool
+from tests.external import tool
 
 TF = REPO_ROOT / "ops" / "terraform"
 MODULES = sorted(p for p in (TF / "modules").iterdir() if p.is_dir())
@@ -99,7 +99,7 @@ def test_gpu_node_group_beside_the_cpu_one_is_labelled_tainted_and_optional():
     assert gpu["cluster_name"] == cpu["cluster_name"] and gpu["subnet_ids"] == cpu["subnet_ids"]
     assert "NVIDIA" in gpu["ami_type"] and gpu["instance_types"] == "${var.gpu_node_instance_types}"
     assert gpu["count"] == "${var.gpu_node_max > 0 ? 1 : 0}"  # 0 leaves it out
-    # what ops/k8s/overlays/prod-gpu selects and tolerates (tests/unit/test_ops_k8s.py checks the other side)
+    # what ops/k8s/overlays/prod-gpu selects and tolerates (tests/unit/tests/tools/test_k8s.py checks the other side)
     assert gpu["labels"] == {"inkbus/accelerator": "nvidia"}
     (taint,) = gpu["taint"]
     assert taint == {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}

@@ -7,7 +7,7 @@ import re
 import subprocess
 
 from foundation.settings import REPO_ROOT
-from tests.ops_tools import tool
+from tests.external import tool
 
 TRAIN = REPO_ROOT / "ops" / "docker" / "train.Dockerfile"
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from foundation.settings import REPO_ROOT
-from tests.ops_tools import missing
+from tests.external import missing
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 # The secrets docker-compose.yml demands from the environment (ops/compose.env.example): dummies for rendering.
@@ -46,7 +46,7 @@ def test_the_whole_stack_is_there(rendered):
 def test_every_long_running_service_is_health_checked(rendered):
     for name, svc in rendered["services"].items():
         if name in {"edge1", "edge2", "migrate"}:
-            continue  # the edges use the image's HEALTHCHECK (/healthz, tests/unit/test_ops_docker.py)
+            continue  # the edges use the image's HEALTHCHECK (/healthz, tests/unit/tests/tools/test_docker.py)
         assert svc.get("healthcheck", {}).get("test"), f"{name} has no health check"
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from bus.topology import JOB_QUEUE_NAME
 from foundation.settings import REPO_ROOT, Settings
-from tests.ops_tools import tool
+from tests.external import tool
 
 K8S = REPO_ROOT / "ops" / "k8s"
 OVERLAYS = ["dev", "prod", "prod-gpu"]
@@ -174,7 +174,7 @@ def test_deployments_are_probed_sized_spread_and_drained(rendered):
 
 def test_edge_is_sticky_websocket_friendly_and_autoscaled(rendered):
     overlay, docs = rendered
-    if overlay.startswith("prod"):  # the ALB (stickiness and idle timeout: test_ops_terraform.py) bound to the edges
+    if overlay.startswith("prod"):  # the ALB (stickiness, idle timeout: test_terraform.py) bound to the edges
         assert _of(docs, "Ingress") == []
         (tgb,) = _of(docs, "TargetGroupBinding")
         assert tgb["spec"]["serviceRef"] == {"name": "inkbus-edge", "port": "http"}
@@ -230,7 +230,7 @@ def _render(overlay: str) -> list[dict]:
 
 
 def _gpu_node_group() -> dict:
-    from tests.unit.test_ops_terraform import TF, _resources
+    from tests.tools.test_terraform import TF, _resources
 
     return _resources(TF / "modules" / "aws_inkbus")[("aws_eks_node_group", "gpu")]
 
@@ -245,7 +245,7 @@ def test_gpu_workers_take_one_gpu_on_the_gpu_nodes_and_scale_on_their_own():
     assert env["INKBUS_DEVICE"] == "cuda"  # never auto: a pod without its GPU fails instead of crawling on a CPU
     assert int(env["INKBUS_BATCH_MAX_CUDA"]) > Settings().batch_max
     assert c["args"] == ["worker"] and c["image"].startswith("registry.example.com/inkbus:")
-    # the Terraform GPU node group's label and taint (tests/unit/test_ops_terraform.py checks them there)
+    # the Terraform GPU node group's label and taint (tests/unit/tests/tools/test_terraform.py checks them there)
     group = _gpu_node_group()
     assert pod["nodeSelector"] == group["labels"]
     (taint,) = group["taint"]

@@ -8,13 +8,13 @@ import yaml
 
 from foundation.settings import REPO_ROOT
 from observability.metrics import NAMES
-from tests.tools import require
+from tests.external import tool
 
 PROM = REPO_ROOT / "observability" / "prometheus"
 
 
 def promtool(*args: str) -> str:
-    exe = require("promtool", "prometheus")
+    exe = tool("promtool", "Debian's prometheus")
     done = subprocess.run([exe, *args], cwd=PROM, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout

@@ -8,7 +8,7 @@ import os
 import subprocess
 
 from foundation.settings import REPO_ROOT
-from tests.ops_tools import VENV_BIN, tool
+from tests.external import VENV_BIN, tool
 
 
 # `make install-test` puts checkov in a virtualenv of its own inside .venv (its pins clash with the test extra's).

@@ -8,7 +8,7 @@ import subprocess
 import yaml
 
 from foundation.settings import REPO_ROOT
-from tests.ops_tools import VENV_BIN, tool
+from tests.external import VENV_BIN, tool
 
 JENKINSFILE = (REPO_ROOT / "Jenkinsfile").read_text()
 GITLAB = REPO_ROOT / ".gitlab-ci.yml"
@@ -66,6 +66,7 @@ def test_same_stages_and_a_gated_production_deploy():
     assert stages == [
         "Lint",
         "Unit",
+        "Tools",
         "Integration",
         "Build and push image",
         "Deploy dev",
@@ -77,6 +78,7 @@ def test_same_stages_and_a_gated_production_deploy():
     assert "input message:" in JENKINSFILE
     pipeline = yaml.safe_load(GITLAB.read_text())
     assert pipeline["stages"] == ["lint", "unit", "integration", "build", "deploy"]
+    assert pipeline["tools"]["script"] == ["make test-tools"] and pipeline["tools"]["stage"] == "unit"
     prod = pipeline["deploy-prod"]
     assert prod["environment"]["name"] == "production"
     assert all(rule.get("when") in {"manual", "never"} for rule in prod["rules"])

@@ -8,7 +8,7 @@ import sys
 import tomllib
 
 from foundation.settings import REPO_ROOT
-from tests.ops_tools import tool
+from tests.external import tool
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 TEXT = DOCKERFILE.read_text()

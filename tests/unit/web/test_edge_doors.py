@@ -188,8 +188,9 @@ def test_the_page_takes_its_limits_from_the_server(settings):
     html = app.test_client().get("/").get_data(as_text=True)
     assert 'data-max-strokes="7"' in html and 'data-max-points-per-message="100"' in html
     js = (REPO_ROOT / "web" / "static" / "app.js").read_text()
-    assert "LIMITS.maxStrokes" in js and "LIMITS.maxPointsPerMessage" in js
-    assert not re.search(r"MAX_STROKES\s*=\s*\d", js)
+    assert "limitsFrom(document.body.dataset)" in js and not re.search(r"MAX_STROKES\s*=\s*\d", js)
+    module = (REPO_ROOT / "web" / "static" / "inkbus-socket.js").read_text()
+    assert "dataset.maxStrokes" in module and "dataset.maxPointsPerMessage" in module
 
 
 def test_the_openapi_ink_needs_a_stroke_as_the_server_does(http):
