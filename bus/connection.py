@@ -4,40 +4,40 @@ from __future__ import annotations
 
 from kombu import Connection
 
-from foundation.settings import Settings
+from foundation.settings import BrokerSettings
 
 
 def is_memory(url: str) -> bool:
     return url.startswith("memory://")
 
 
-def connect(settings: Settings, url: str | None = None, *, confirm: bool = False) -> Connection:
+def connect(broker: BrokerSettings, url: str | None = None, *, confirm: bool = False) -> Connection:
     """A connection (not yet open). ``url`` may list a cluster's nodes separated by ``;``:
     kombu then fails over between them, in that order, round robin."""
-    url = url or settings.broker_url
+    url = url or broker.url
     if is_memory(url):
         # The virtual transport polls; the default 1 s interval would be the embedded latency floor.
         return Connection(url, transport_options={"polling_interval": 0.001})
     opts = {"confirm_publish": True} if confirm else {}
     return Connection(
         url,
-        heartbeat=settings.broker_heartbeat_s,
-        connect_timeout=settings.broker_connect_timeout_s,
+        heartbeat=broker.heartbeat_s,
+        connect_timeout=broker.connect_timeout_s,
         transport_options=opts,
     )
 
 
-def ensure_connected(conn: Connection, settings: Settings) -> None:
+def ensure_connected(conn: Connection, broker: BrokerSettings) -> None:
     """Connect, trying every node of a failover URL in turn once (kombu switches without sleeping
     between them), so a process whose node died reaches a surviving one in this very attempt."""
     nodes = max(1, len(conn.alt or ()))
-    conn.ensure_connection(max_retries=max(1, nodes - 1), timeout=settings.broker_connect_timeout_s * (nodes + 1))
+    conn.ensure_connection(max_retries=max(1, nodes - 1), timeout=broker.connect_timeout_s * (nodes + 1))
 
 
-def broker_reachable(settings: Settings, url: str | None = None) -> bool:
-    conn = connect(settings, url)
+def broker_reachable(broker: BrokerSettings, url: str | None = None) -> bool:
+    conn = connect(broker, url)
     try:
-        ensure_connected(conn, settings)
+        ensure_connected(conn, broker)
         return True
     except Exception:  # kombu raises transport-specific errors; any of them means "not reachable"
         return False
@@ -60,14 +60,16 @@ def queue_stats(channel, queue_name: str) -> tuple[int, int]:
     return int(ok.message_count), int(ok.consumer_count)
 
 
-def read_queue_stats(settings: Settings, names: list[str], url: str | None = None) -> dict[str, tuple[int, int] | None]:
+def read_queue_stats(
+    broker: BrokerSettings, names: list[str], url: str | None = None
+) -> dict[str, tuple[int, int] | None]:
     """``queue_stats`` of each queue over one short-lived connection: None for a queue that does not exist,
     and for every queue when the broker is unreachable. For callers without a channel of their own (the edge
     asks over its publisher's pooled channels instead: ``JobPublisher.queue_stats``)."""
     found: dict[str, tuple[int, int] | None] = dict.fromkeys(names)
-    conn = connect(settings, url)
+    conn = connect(broker, url)
     try:
-        ensure_connected(conn, settings)
+        ensure_connected(conn, broker)
         for name in names:
             ch = conn.channel()  # a passive declare of a missing queue closes its channel: one each
             try:

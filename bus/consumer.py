@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from bus.connection import connect, ensure_connected
-from foundation.settings import Settings
+from foundation.settings import BrokerSettings
 
 log = logging.getLogger("inkbus.bus")
 
@@ -72,9 +72,9 @@ def dead_letter_on_failure(conn, messages: Iterable, what: str) -> Iterator[None
 class ResilientConsumer:
     name = "consumer"
 
-    def __init__(self, settings: Settings, url: str | None = None, ready=None):
-        self.settings = settings
-        self.url = url or settings.broker_url
+    def __init__(self, broker: BrokerSettings, url: str | None = None, ready=None):
+        self.broker = broker
+        self.url = url or broker.url
         self.ready = ready if ready is not None else threading.Event()  # set by serve() once it consumes
         self._stop = threading.Event()
 
@@ -101,9 +101,9 @@ class ResilientConsumer:
     def run(self) -> None:
         backoff = 0.2
         while not self._stop.is_set():
-            conn = connect(self.settings, self.url)
+            conn = connect(self.broker, self.url)
             try:
-                ensure_connected(conn, self.settings)
+                ensure_connected(conn, self.broker)
                 backoff = 0.2
                 self.serve(conn)
             except Exception as exc:  # connection loss of any kind (or a bug): reconnect with backoff

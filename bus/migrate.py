@@ -13,16 +13,16 @@ from kombu import Queue
 
 from bus.connection import connect, ensure_connected
 from bus.topology import bots_queue, dead_letter_queue, feedback_engine_queue, job_queue, telemetry_queue
-from foundation.settings import Settings
+from foundation.settings import QueueSettings, Settings
 
 
-def topology_queues(settings: Settings) -> list[Queue]:
+def topology_queues(queues: QueueSettings) -> list[Queue]:
     return [
-        dead_letter_queue(settings),
-        job_queue(settings.job_queue_type),
-        feedback_engine_queue(settings),
-        bots_queue(settings),
-        telemetry_queue(settings),
+        dead_letter_queue(queues),
+        job_queue(queues.job_queue_type),
+        feedback_engine_queue(queues),
+        bots_queue(queues),
+        telemetry_queue(queues),
     ]
 
 
@@ -63,9 +63,9 @@ def _migrate_one(conn, queue: Queue, dry_run: bool) -> str:
 
 
 def migrate_queues(settings: Settings, *, dry_run: bool = False) -> list[tuple[str, str]]:
-    conn = connect(settings)
+    conn = connect(settings.broker)
     try:
-        ensure_connected(conn, settings)
-        return [(q.name, _migrate_one(conn, q, dry_run)) for q in topology_queues(settings)]
+        ensure_connected(conn, settings.broker)
+        return [(q.name, _migrate_one(conn, q, dry_run)) for q in topology_queues(settings.queues)]
     finally:
         conn.release()

@@ -25,7 +25,7 @@ import re
 
 from kombu import Exchange, Queue
 
-from foundation.settings import Settings
+from foundation.settings import QueueSettings
 
 log = logging.getLogger("inkbus.bus")
 
@@ -58,13 +58,13 @@ def valid_reply_to(value: str) -> bool:
     return bool(_ID.match(value))
 
 
-def job_delivery_mode(settings: Settings) -> int:
+def job_delivery_mode(queues: QueueSettings) -> int:
     """AMQP delivery mode of recognition jobs: transient (1) unless ``job_persistent`` (2).
 
     A persistent job's confirm waits for the broker's fsync, and a slow sync stalled deliveries too
     (docs/PROTOCOL.md, "Delivery rules"); a live job lives seconds and the edge re-sends the ink.
     """
-    return 2 if settings.job_persistent else 1
+    return 2 if queues.job_persistent else 1
 
 
 QUORUM = {"x-queue-type": "quorum"}
@@ -116,15 +116,15 @@ def job_queue(queue_type: str = "classic") -> Queue:
     )
 
 
-def dead_letter_queue(settings: Settings) -> Queue:
+def dead_letter_queue(queues: QueueSettings) -> Queue:
     return TopologyQueue(
         DEAD_LETTER_QUEUE_NAME,
         DEAD_LETTER_EXCHANGE,
         durable=True,
         queue_arguments={
             **QUORUM,
-            "x-message-ttl": settings.dead_letter_ttl_ms,
-            "x-max-length": settings.dead_letter_max,
+            "x-message-ttl": queues.dead_letter_ttl_ms,
+            "x-max-length": queues.dead_letter_max,
         },
     )
 
@@ -172,35 +172,35 @@ def subscriber_queue(
     )
 
 
-def _bounded(settings: Settings) -> dict:
+def _bounded(queues: QueueSettings) -> dict:
     # Live feedback is worthless after a minute, and a stopped consumer must not fill the broker's disk.
-    return {"x-message-ttl": settings.feedback_queue_ttl_ms, "x-max-length": settings.feedback_queue_max}
+    return {"x-message-ttl": queues.feedback_queue_ttl_ms, "x-max-length": queues.feedback_queue_max}
 
 
-def feedback_engine_queue(settings: Settings) -> Queue:
+def feedback_engine_queue(queues: QueueSettings) -> Queue:
     """Predictions to grade (``prediction.*``) and worker errors to turn into alerts (``error.*``)."""
-    return subscriber_queue(FEEDBACK_ENGINE, ["prediction.*", "error.*"], queue_arguments=_bounded(settings))
+    return subscriber_queue(FEEDBACK_ENGINE, ["prediction.*", "error.*"], queue_arguments=_bounded(queues))
 
 
-def bots_queue(settings: Settings) -> Queue:
+def bots_queue(queues: QueueSettings) -> Queue:
     """What the chat adapters post into their channels: feedback and alerts."""
-    return subscriber_queue(BOTS, ["feedback.*", "alert.*"], queue_arguments=_bounded(settings))
+    return subscriber_queue(BOTS, ["feedback.*", "alert.*"], queue_arguments=_bounded(queues))
 
 
-def declare_topology(channel, settings: Settings) -> None:
+def declare_topology(channel, queues: QueueSettings) -> None:
     """Idempotently declare the durable part of the topology (exchanges, job queue, dead letters)."""
     for ex in (JOBS_EXCHANGE, DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, CONTROL_EXCHANGE):
         ex(channel).declare()
-    dead_letter_queue(settings)(channel).declare()
-    job_queue(settings.job_queue_type)(channel).declare()
+    dead_letter_queue(queues)(channel).declare()
+    job_queue(queues.job_queue_type)(channel).declare()
 
 
 TELEMETRY_SINK = "telemetry"  # subscriber name of the telemetry sink (`inkbus sink`)
 
 
-def telemetry_queue(settings: Settings) -> Queue:
+def telemetry_queue(queues: QueueSettings) -> Queue:
     """Predictions and feedback for InfluxDB. No TTL (a short sink outage loses nothing); a length cap keeps
     a sink that is gone for good from filling the broker's disk."""
     return subscriber_queue(
-        TELEMETRY_SINK, ["prediction.*", "feedback.*"], queue_arguments={"x-max-length": settings.sink_queue_max}
+        TELEMETRY_SINK, ["prediction.*", "feedback.*"], queue_arguments={"x-max-length": queues.sink_queue_max}
     )

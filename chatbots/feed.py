@@ -19,7 +19,7 @@ def broker_queue_stats(settings: Settings, url: str | None = None) -> Callable[[
     """(jobs waiting, workers consuming) of the job queue, straight from the broker; None when unreachable."""
 
     def stats() -> tuple[int, int] | None:
-        return read_queue_stats(settings, [JOB_QUEUE_NAME], url)[JOB_QUEUE_NAME]
+        return read_queue_stats(settings.broker, [JOB_QUEUE_NAME], url)[JOB_QUEUE_NAME]
 
     return stats
 
@@ -28,7 +28,8 @@ class BusFeed(ResilientConsumer):
     name = "bots feed"
 
     def __init__(self, settings: Settings, sinks: list[Callable[[dict], None]], *, url: str | None = None):
-        super().__init__(settings, url)
+        super().__init__(settings.broker, url)
+        self.settings = settings
         self.sinks = sinks
         self._conn = None  # the connection being served: tells a transport failure from a bad event
 
@@ -44,8 +45,8 @@ class BusFeed(ResilientConsumer):
     def serve(self, conn) -> None:
         self._conn = conn
         ch = conn.channel()
-        declare_topology(ch, self.settings)
-        with Consumer(ch, [bots_queue(self.settings)], callbacks=[self._on_event], accept=["json"],
+        declare_topology(ch, self.settings.queues)
+        with Consumer(ch, [bots_queue(self.settings.queues)], callbacks=[self._on_event], accept=["json"],
                       on_decode_error=lambda m, e: m.reject(requeue=False)):  # fmt: skip
             self.ready.set()
             while not self.stopping:

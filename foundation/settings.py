@@ -1,6 +1,7 @@
 """One Settings object, read from ``INKBUS_*`` environment variables (or a ``.env`` file).
 
-No other module holds URLs, paths or secrets as literals: they take a ``Settings``.
+No other module holds URLs, paths or secrets as literals: they take a ``Settings``, or the part of it their
+area reads (``Settings.broker`` for a broker connection, ``Settings.queues`` for the queues' arguments).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from foundation.choices import AsyncMode, LogLevel, WorkerPool
@@ -19,6 +20,28 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # INKBUS_LOG_LEVEL=debug is as good as DEBUG.
 UpperLogLevel = Annotated[LogLevel, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)]
+
+
+class BrokerSettings(BaseModel):
+    """What a broker connection reads (bus/connection.py): where, how long to try, how often to beat."""
+
+    model_config = ConfigDict(frozen=True)
+    url: str
+    connect_timeout_s: float
+    heartbeat_s: int
+
+
+class QueueSettings(BaseModel):
+    """The queues' types, lengths and lifetimes (bus/topology.py): both sides declare them alike."""
+
+    model_config = ConfigDict(frozen=True)
+    job_queue_type: Literal["classic", "quorum"]
+    job_persistent: bool
+    dead_letter_ttl_ms: int
+    dead_letter_max: int
+    feedback_queue_ttl_ms: int
+    feedback_queue_max: int
+    sink_queue_max: int
 
 
 class Settings(BaseSettings):
@@ -239,6 +262,16 @@ class Settings(BaseSettings):
     def for_device(self, device: str) -> Settings:
         """These settings with ``batch_max`` sized for ``device``: what a worker's consumers read."""
         return self.model_copy(update={"batch_max": self.batch_limit(device)})
+
+    @property
+    def broker(self) -> BrokerSettings:
+        return BrokerSettings(
+            url=self.broker_url, connect_timeout_s=self.broker_connect_timeout_s, heartbeat_s=self.broker_heartbeat_s
+        )
+
+    @property
+    def queues(self) -> QueueSettings:
+        return QueueSettings(**{name: getattr(self, name) for name in QueueSettings.model_fields})
 
     def admins(self) -> set[str]:
         return {a.strip() for a in self.chat_admins.split(",") if a.strip()}

@@ -20,7 +20,7 @@ def redact(url: str) -> str:
 
 def choose_broker(settings: Settings) -> tuple[str, str]:
     """The URL to use and a sentence that says which transport it is and why."""
-    if broker_reachable(settings):
+    if broker_reachable(settings.broker):
         return settings.broker_url, f"RabbitMQ at {redact(settings.broker_url)}"
     return "memory://", (
         f"the in-process transport: RabbitMQ at {redact(settings.broker_url)} is not reachable "

@@ -57,7 +57,8 @@ class TelemetrySink(ResilientConsumer):
     name = "telemetry sink"
 
     def __init__(self, settings: Settings, writer=None, *, url: str | None = None):
-        super().__init__(settings, url)
+        super().__init__(settings.broker, url)
+        self.settings = settings
         self.writer = writer or InfluxWriter(settings)
         self.written = 0
         self._buf: list = []  # (point or None, message), in delivery order
@@ -74,9 +75,9 @@ class TelemetrySink(ResilientConsumer):
     def serve(self, conn) -> None:
         self._conn = conn
         ch = conn.channel()
-        declare_topology(ch, self.settings)
+        declare_topology(ch, self.settings.queues)
         ch.basic_qos(0, self.settings.sink_buffer_max, False)  # the bounded buffer: the broker holds the rest
-        queue = telemetry_queue(self.settings)
+        queue = telemetry_queue(self.settings.queues)
         with Consumer(ch, [queue], callbacks=[self._on_event], accept=["json"], on_decode_error=self._on_junk):
             self.ready.set()
             log.info("sink consuming %s into bucket %s", queue.name, self.settings.influx_bucket)

@@ -25,10 +25,10 @@ log = logging.getLogger("inkbus.registry")
 
 def announce(settings: Settings, note: ModelPromoted | None, alert: AlertEvent | None, url: str | None = None) -> None:
     """Publish a promotion notice and/or an operators' alert, with publisher confirms."""
-    conn = connect(settings, url, confirm=True)
+    conn = connect(settings.broker, url, confirm=True)
     try:
         ch = conn.channel()
-        declare_topology(ch, settings)
+        declare_topology(ch, settings.queues)
         if note is not None:
             Producer(ch, exchange=CONTROL_EXCHANGE, serializer="json").publish(
                 note.model_dump(mode="json"), routing_key=RK_MODEL_PROMOTED

@@ -66,12 +66,12 @@ class JobPublisher:
         if slot.producer is not None:
             set_io_timeout(slot.conn, deadline - time.monotonic())
             return slot.producer
-        conn = connect(self.settings, self.url, confirm=True)
+        conn = connect(self.settings.broker, self.url, confirm=True)
         try:
-            ensure_connected(conn, self.settings)
+            ensure_connected(conn, self.settings.broker)
             set_io_timeout(conn, deadline - time.monotonic())  # a stalled broker must not hold the channel open
             ch = conn.channel()
-            declare_topology(ch, self.settings)
+            declare_topology(ch, self.settings.queues)
         except Exception as exc:
             conn.collect()
             raise BusUnavailable(f"message broker unreachable: {exc}") from exc
@@ -196,7 +196,7 @@ class JobPublisher:
             deadline,
             exchange=JOBS_EXCHANGE,
             routing_key=RK_RECOGNIZE,
-            delivery_mode=job_delivery_mode(self.settings),
+            delivery_mode=job_delivery_mode(self.settings.queues),
             expiration=ttl_s,
             message_id=job.job_id,
             timestamp=int(time.time()),

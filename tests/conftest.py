@@ -111,7 +111,7 @@ def recognizer(settings):
 
 @pytest.fixture(scope="session")
 def rabbit_url(settings) -> str:
-    if not broker_reachable(settings):
+    if not broker_reachable(settings.broker):
         missing(_BROKER_PROBLEM[0] or f"RabbitMQ is not reachable at {settings.broker_url} (INKBUS_TEST_BROKER_URL)")
     return settings.broker_url
 
@@ -129,9 +129,9 @@ def broker_ctl(rabbit_url, pytestconfig):
 @pytest.fixture
 def clean_bus(settings, rabbit_url):
     """The durable topology declared and its queues empty, before and after the test."""
-    conn = connect(settings, rabbit_url)
+    conn = connect(settings.broker, rabbit_url)
     ch = conn.channel()
-    declare_topology(ch, settings)
+    declare_topology(ch, settings.queues)
     for q in (JOB_QUEUE_NAME, DEAD_LETTER_QUEUE_NAME):
         ch.queue_purge(q)
     yield conn

@@ -32,7 +32,7 @@ class AlertTap:
     def __init__(self, settings, url: str):
         self.alerts: list[dict] = []
         self._stop = threading.Event()
-        self._conn = connect(settings, url)
+        self._conn = connect(settings.broker, url)
         queue = subscriber_queue(f"test-alerts-{uuid.uuid4().hex[:8]}", ["alert.*"], durable=False)
         self._consumer = Consumer(
             self._conn.default_channel, [queue], callbacks=[self._on], accept=["json"], no_ack=True

@@ -46,7 +46,8 @@ class FeedbackEngine(ResilientConsumer):
     def __init__(
         self, settings: Settings, store: Store | None, *, url: str | None = None, offload: Callable | None = None
     ):
-        super().__init__(settings, url)
+        super().__init__(settings.broker, url)
+        self.settings = settings
         self.store = store
         self.th = Thresholds(settings.feedback_low_confidence, settings.feedback_ambiguity_margin)
         # Under gevent, grading and database writes leave the event loop (``offload`` runs them on a thread).
@@ -169,7 +170,7 @@ class FeedbackEngine(ResilientConsumer):
     # -- bus (the reconnect loop is ResilientConsumer.run)
     def serve(self, conn) -> None:
         ch = conn.channel()
-        declare_topology(ch, self.settings)
+        declare_topology(ch, self.settings.queues)
         ch.basic_qos(0, 32, False)
         producer = Producer(ch, exchange=EVENTS_EXCHANGE, serializer="json")
 
@@ -188,7 +189,7 @@ class FeedbackEngine(ResilientConsumer):
 
         with Consumer(
             ch,
-            [feedback_engine_queue(self.settings)],
+            [feedback_engine_queue(self.settings.queues)],
             callbacks=[on_message],
             accept=["json"],
             on_decode_error=lambda m, e: m.reject(requeue=False),

@@ -45,7 +45,7 @@ class _ReplyConsumer(ResilientConsumer):
     name = "edge replies"
 
     def __init__(self, bridge: EdgeBridge):
-        super().__init__(bridge.settings, bridge.url, ready=bridge._consumer_ready)
+        super().__init__(bridge.settings.broker, bridge.url, ready=bridge._consumer_ready)
         self.bridge = bridge
 
     def pause(self, seconds: float) -> None:

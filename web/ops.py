@@ -49,7 +49,7 @@ class QueueProbe:
         return out
 
     def _passive(self, names: list[str]) -> dict:
-        return read_queue_stats(self.settings, names, self.bridge.url)
+        return read_queue_stats(self.settings.broker, names, self.bridge.url)
 
 
 class EdgeObserver:

@@ -62,7 +62,8 @@ class BatchingConsumer(ResilientConsumer):
         offload: Callable | None = None,
         swapper: ModelSwapper | None = None,
     ):
-        super().__init__(settings, url)
+        super().__init__(settings.broker, url)
+        self.settings = settings
         self.engine = engine
         self.swapper = swapper  # live model swap (workers/swap.py); None: the model never changes
         self.name = engine.worker_name
@@ -87,7 +88,7 @@ class BatchingConsumer(ResilientConsumer):
     def serve(self, conn) -> None:
         self._conn = conn
         ch = conn.channel()
-        declare_topology(ch, self.settings)
+        declare_topology(ch, self.settings.queues)
         ch.basic_qos(0, self.settings.batch_max * 2, False)
         producer = Producer(ch, exchange=EVENTS_EXCHANGE, serializer="json")
         jobs = Consumer(

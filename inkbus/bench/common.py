@@ -72,7 +72,7 @@ def wait_for_consumers(settings: Settings, queue: str, timeout: float = 60) -> N
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        stats = read_queue_stats(settings, [queue])[queue]
+        stats = read_queue_stats(settings.broker, [queue])[queue]
         if stats is not None and stats[1] > 0:
             return
         time.sleep(0.2)

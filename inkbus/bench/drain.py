@@ -72,9 +72,9 @@ def ceiling(settings: Settings, n: int = 1024, batches=(1, 16, 64, 256)) -> dict
 
 
 def _purge(settings: Settings) -> None:
-    conn = connect(settings)
+    conn = connect(settings.broker)
     ch = conn.channel()
-    declare_topology(ch, settings)
+    declare_topology(ch, settings.queues)
     unbatched_queue()(ch).declare()
     ch.queue_purge(JOB_QUEUE_NAME)
     ch.queue_purge(UNBATCHED_QUEUE_NAME)
@@ -90,7 +90,7 @@ def _send(settings: Settings, mode: str, jobs: list[RecognizeJob], publisher, ce
                 j.model_dump(mode="json"),
                 exchange=JOBS_EXCHANGE,
                 routing_key=RK_RECOGNIZE,
-                delivery_mode=job_delivery_mode(settings),
+                delivery_mode=job_delivery_mode(settings.queues),
             )
     else:
         with celery_app.producer_or_acquire() as producer:
@@ -100,7 +100,7 @@ def _send(settings: Settings, mode: str, jobs: list[RecognizeJob], publisher, ce
                     args=[j.model_dump(mode="json")],
                     queue=UNBATCHED_QUEUE_NAME,
                     producer=producer,
-                    delivery_mode=job_delivery_mode(settings),
+                    delivery_mode=job_delivery_mode(settings.queues),
                 )
 
 
@@ -123,7 +123,7 @@ def drain(settings: Settings, mode: str, n_jobs: int, n_latency: int, workdir: P
     }
     worker = Child(["worker", "--loglevel", "WARNING"], env, workdir / f"worker-{mode}.log")
     replies = Replies(settings)
-    conn = connect(settings)
+    conn = connect(settings.broker)
     publisher = Producer(conn.channel(), serializer="json")
     app = create_celery(settings)
     try:

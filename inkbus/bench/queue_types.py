@@ -82,8 +82,8 @@ def _burst(conn, ch, queue: str, body: bytes, mode: int, n: int) -> dict:
 def bench_queue_types(settings: Settings, *, paced: int, burst: int, echo: Callable[[str], None]) -> dict:
     body = _payload()
     results: dict[str, dict] = {}
-    conn = connect(settings, confirm=True)
-    ensure_connected(conn, settings)
+    conn = connect(settings.broker, confirm=True)
+    ensure_connected(conn, settings.broker)
     raw = conn.connection  # py-amqp: basic_get and a plain consume, no kombu serialisation in the figures
     try:
         for name, (durable, args, mode) in VARIANTS.items():

@@ -50,7 +50,7 @@ def saturation(
     broker = broker_pid()
     rows = load_sample(248)
     replies = Replies(settings)
-    conn = connect(settings)
+    conn = connect(settings.broker)
     producer = Producer(conn.channel(), serializer="json")
     steps, best, rate = [], 0.0, start
     try:

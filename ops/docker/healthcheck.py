@@ -24,7 +24,7 @@ def queue_consumed(name: str) -> bool:
     from bus.connection import read_queue_stats
     from foundation.settings import Settings
 
-    stats = read_queue_stats(Settings(), [name])[name]
+    stats = read_queue_stats(Settings().broker, [name])[name]
     return stats is not None and stats[1] > 0
 
 

@@ -35,7 +35,7 @@ class Collector:
         )
         self.bridge.add_listener(self._deliver)
         self._raw_stop = threading.Event()
-        self._raw_conn = connect(settings, url)
+        self._raw_conn = connect(settings.broker, url)
         tap = edge_queue(self.bridge.edge_id).bind(self._raw_conn.default_channel)
         tap.name = f"tap-{uuid.uuid4().hex[:8]}"  # a second queue on the same route, to see duplicates
         self._raw_consumer = Consumer(

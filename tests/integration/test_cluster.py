@@ -141,11 +141,11 @@ def stack(cluster, recognizer, tmp_path_factory):
             "broker_connect_timeout_s": 2.0,
         }
     )
-    conn = connect(s)  # declared from node 1: the quorum queues' leaders and the job queue start there
-    ensure_connected(conn, s)
+    conn = connect(s.broker)  # declared from node 1: the quorum queues' leaders and the job queue start there
+    ensure_connected(conn, s.broker)
     ch = conn.channel()
-    declare_topology(ch, s)
-    feedback_engine_queue(s)(ch).declare()
+    declare_topology(ch, s.queues)
+    feedback_engine_queue(s.queues)(ch).declare()
     conn.release()
 
     store = open_store(s, f"sqlite:///{tmp_path_factory.mktemp('store') / 'progress.db'}")

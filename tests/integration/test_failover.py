@@ -20,10 +20,10 @@ def _dead_node_first(rabbit_url: str) -> str:
 
 def test_a_node_list_whose_first_node_is_down_connects_to_the_next(settings, rabbit_url):
     url = _dead_node_first(rabbit_url)
-    assert broker_reachable(settings, url)
-    conn = connect(settings, url)
+    assert broker_reachable(settings.broker, url)
+    conn = connect(settings.broker, url)
     try:
-        ensure_connected(conn, settings)
+        ensure_connected(conn, settings.broker)
         assert conn.connected and str(conn.port) in rabbit_url
     finally:
         conn.release()
@@ -56,6 +56,6 @@ def test_a_job_no_queue_takes_is_refused_not_lost(settings, rabbit_url, clean_bu
         pub.publish(job)  # a reconnect declares the queue again
     finally:
         pub.close()
-        conn = connect(settings, rabbit_url)
+        conn = connect(settings.broker, rabbit_url)
         conn.channel().queue_purge(JOB_QUEUE_NAME)
         conn.release()

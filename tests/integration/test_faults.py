@@ -23,7 +23,7 @@ def _env(settings, **extra):
 
 
 def _unacked(settings):
-    conn = connect(settings)
+    conn = connect(settings.broker)
     try:
         ready, consumers = queue_stats(conn.channel(), JOB_QUEUE_NAME)
         return ready, consumers

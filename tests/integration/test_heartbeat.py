@@ -29,7 +29,7 @@ def test_an_edge_busy_with_replies_keeps_its_connection(settings, rabbit_url, cl
     bridge.add_listener(lambda body: got.append(body["job_id"]))
     bridge.start()
     assert bridge._consumer_ready.wait(10)
-    conn = connect(settings, rabbit_url)
+    conn = connect(settings.broker, rabbit_url)
     producer = Producer(conn.channel(), exchange=EVENTS_EXCHANGE, serializer="json")
     sent = []
     try:

@@ -135,7 +135,7 @@ def test_two_workers_swap_models_live_without_losing_a_job(settings, rabbit_url,
         try:
             wait_until(lambda: set(sent) <= set(collector.delivered), 120, what="every job answered")
         except AssertionError:
-            conn = connect(settings, rabbit_url)
+            conn = connect(settings.broker, rabbit_url)
             stats = {q: queue_stats(conn.channel(), q) for q in (JOB_QUEUE_NAME, DEAD_LETTER_QUEUE_NAME)}
             conn.release()
             missing = set(sent) - set(collector.delivered)

@@ -96,20 +96,20 @@ def _types(url: str, run) -> dict[str, str]:
 
 def test_todays_topology_is_declared_over_the_older_classic_queues(settings, legacy_url, caplog, pytestconfig):
     s = settings.model_copy(update={"broker_url": legacy_url})
-    conn = connect(s)
+    conn = connect(s.broker)
     _declare_older_topology(conn, s)
     assert set(_types(legacy_url, _ctl(pytestconfig)).values()) == {"classic"}
 
     # What every process does when it starts: declare, set its prefetch, consume. Nothing raises.
     with caplog.at_level(logging.WARNING, logger="inkbus.bus"):
         ch = conn.channel()
-        declare_topology(ch, s)
+        declare_topology(ch, s.queues)
         ch.basic_qos(0, 7, False)
-        consumers = [Consumer(ch, [q], accept=["json"]) for q in topology_queues(s)]
+        consumers = [Consumer(ch, [q], accept=["json"]) for q in topology_queues(s.queues)]
         for c in consumers:
             c.consume()
     kept = [r.getMessage() for r in caplog.records if "kept as the broker holds it" in r.getMessage()]
-    assert len(kept) >= len(topology_queues(s)), kept
+    assert len(kept) >= len(topology_queues(s.queues)), kept
     # The caller's channel was never closed by a 406: it still consumes with its prefetch.
     assert ch.is_open
     for c in consumers:

@@ -9,9 +9,9 @@ from tests.helpers import free_port
 
 def test_existing_missing_and_unreachable(settings, rabbit_url, clean_bus):
     missing = "inkbus.test.no-such-queue"
-    stats = read_queue_stats(settings, [JOB_QUEUE_NAME, missing], rabbit_url)
+    stats = read_queue_stats(settings.broker, [JOB_QUEUE_NAME, missing], rabbit_url)
     assert stats[JOB_QUEUE_NAME] == (0, 0) and stats[missing] is None  # a missing queue spoils nothing else
-    down = read_queue_stats(settings, [JOB_QUEUE_NAME], f"amqp://guest:guest@127.0.0.1:{free_port()}//")
+    down = read_queue_stats(settings.broker, [JOB_QUEUE_NAME], f"amqp://guest:guest@127.0.0.1:{free_port()}//")
     assert down == {JOB_QUEUE_NAME: None}
 
 

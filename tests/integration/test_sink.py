@@ -78,9 +78,9 @@ def feedback(correct: bool) -> FeedbackEvent:
 def sink_settings(settings, rabbit_url, tmp_path):
     port = free_port()
     s = settings.model_copy(update={"influx_url": f"http://127.0.0.1:{port}", "sink_flush_interval_s": 0.2})
-    conn = connect(s)
+    conn = connect(s.broker)
     ch = conn.channel()
-    q = telemetry_queue(s)(ch)
+    q = telemetry_queue(s.queues)(ch)
     q.declare()
     q.purge()
     yield s, port, conn
@@ -138,7 +138,7 @@ def test_an_outage_of_the_database_loses_nothing(sink_settings, tmp_path):
         wait_until(lambda: sink.written == 20, 60, what="the buffered points written after the outage")
         rows = wait_until(lambda: vm.export('{__name__="inkbus_prediction_confidence",label="x"}'), 20, what="rows")
         assert len(rows[0]["values"]) == 20
-        ready, _ = queue_stats(conn.channel(), telemetry_queue(s).name)
+        ready, _ = queue_stats(conn.channel(), telemetry_queue(s.queues).name)
         assert ready == 0  # every event acked, none left behind
     finally:
         sink.stop()

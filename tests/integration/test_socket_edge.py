@@ -44,8 +44,8 @@ def _start_edge(settings, tmp, async_mode: str | None = None) -> tuple[Proc, str
 
 @pytest.fixture(scope="module")
 def worker(settings, rabbit_url, tmp_path_factory):
-    conn = connect(settings, rabbit_url)
-    declare_topology(conn.channel(), settings)
+    conn = connect(settings.broker, rabbit_url)
+    declare_topology(conn.channel(), settings.queues)
     for q in (JOB_QUEUE_NAME, DEAD_LETTER_QUEUE_NAME):
         conn.channel().queue_purge(q)
     conn.release()

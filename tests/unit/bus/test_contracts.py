@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from pydantic import ValidationError
@@ -6,6 +7,7 @@ from pydantic import ValidationError
 from bus import schemas as S
 from bus import topology as T
 from bus.schemas import ErrorEvent, PredictionEvent, RecognizeJob, Supersede, Timings
+from foundation.settings import REPO_ROOT
 from tests.settings import TestSettings
 
 
@@ -69,12 +71,12 @@ def test_topology_declares_dead_lettering_and_durability():
     assert q.queue_arguments["x-queue-type"] == "classic"
     quorum = T.job_queue("quorum")
     assert quorum.durable and quorum.queue_arguments["x-queue-type"] == "quorum"
-    dlq = T.dead_letter_queue(s)
+    dlq = T.dead_letter_queue(s.queues)
     assert dlq.durable and dlq.queue_arguments["x-max-length"] == s.dead_letter_max
     assert dlq.queue_arguments["x-message-ttl"] == s.dead_letter_ttl_ms  # dead letters do not pile up forever
     assert dlq.exchange is T.DEAD_LETTER_EXCHANGE and T.DEAD_LETTER_EXCHANGE.type == "fanout"
     assert dlq.queue_arguments["x-queue-type"] == "quorum"
-    for sub in (T.feedback_engine_queue(s), T.bots_queue(s), T.telemetry_queue(s)):
+    for sub in (T.feedback_engine_queue(s.queues), T.bots_queue(s.queues), T.telemetry_queue(s.queues)):
         # what must not be lost is replicated; quorum queues are never auto-delete or exclusive
         assert sub.durable and not sub.auto_delete and not sub.exclusive
         assert sub.queue_arguments["x-queue-type"] == "quorum"
@@ -90,16 +92,16 @@ def _keys(queue) -> set[str]:
 def test_each_subscriber_hears_exactly_its_events():
     s = TestSettings()
     # worker errors reach the feedback engine, which turns internal errors into operators' alerts
-    assert _keys(T.feedback_engine_queue(s)) == {"prediction.*", "error.*"}
-    assert _keys(T.bots_queue(s)) == {"feedback.*", "alert.*"}
-    assert _keys(T.telemetry_queue(s)) == {"prediction.*", "feedback.*"}
-    for q in (T.feedback_engine_queue(s), T.bots_queue(s)):
+    assert _keys(T.feedback_engine_queue(s.queues)) == {"prediction.*", "error.*"}
+    assert _keys(T.bots_queue(s.queues)) == {"feedback.*", "alert.*"}
+    assert _keys(T.telemetry_queue(s.queues)) == {"prediction.*", "feedback.*"}
+    for q in (T.feedback_engine_queue(s.queues), T.bots_queue(s.queues)):
         assert q.durable and q.queue_arguments == {
             "x-queue-type": "quorum",
             "x-message-ttl": s.feedback_queue_ttl_ms,
             "x-max-length": s.feedback_queue_max,
         }
-    assert T.telemetry_queue(s).queue_arguments == {"x-queue-type": "quorum", "x-max-length": s.sink_queue_max}
+    assert T.telemetry_queue(s.queues).queue_arguments == {"x-queue-type": "quorum", "x-max-length": s.sink_queue_max}
     control = T.control_queue("w1")
     assert control.exchange is T.CONTROL_EXCHANGE and control.exclusive and control.auto_delete
 
@@ -132,7 +134,7 @@ def test_queue_names_and_lifetimes_are_the_documented_ones():
     s = TestSettings()
     assert T.edge_queue("edge-1").name == "inkbus.edge.edge-1" and not T.edge_queue("edge-1").durable
     assert T.edge_queue("edge-1").exchange is T.EVENTS_EXCHANGE  # its replies are bound to it
-    names = {q.name for q in (T.feedback_engine_queue(s), T.bots_queue(s), T.telemetry_queue(s))}
+    names = {q.name for q in (T.feedback_engine_queue(s.queues), T.bots_queue(s.queues), T.telemetry_queue(s.queues))}
     assert names == {"inkbus.sub.feedback-engine", "inkbus.sub.bots", "inkbus.sub.telemetry"}
     kept, passing = T.subscriber_queue("a", ["x.*"]), T.subscriber_queue("b", ["x.*"], durable=False)
     assert (kept.durable, kept.auto_delete) == (True, False)  # survives its consumer's restarts
@@ -143,5 +145,20 @@ def test_queue_names_and_lifetimes_are_the_documented_ones():
 
 
 def test_jobs_are_persistent_only_when_asked_for():
-    assert T.job_delivery_mode(TestSettings().model_copy(update={"job_persistent": True})) == 2
-    assert T.job_delivery_mode(TestSettings().model_copy(update={"job_persistent": False})) == 1
+    assert T.job_delivery_mode(TestSettings().model_copy(update={"job_persistent": True}).queues) == 2
+    assert T.job_delivery_mode(TestSettings().model_copy(update={"job_persistent": False}).queues) == 1
+
+
+def test_the_bus_reads_only_its_part_of_the_settings():
+    """Connections take ``Settings.broker``, declarations ``Settings.queues``; only the migration command (an
+    entry point) takes the whole Settings."""
+    whole = [
+        p.name
+        for p in (REPO_ROOT / "bus").glob("*.py")
+        if p.name != "migrate.py" and re.search(r"\bSettings\b", p.read_text())
+    ]
+    assert whole == []
+    s = TestSettings().model_copy(update={"broker_heartbeat_s": 7, "dead_letter_max": 5, "job_queue_type": "quorum"})
+    assert (s.broker.url, s.broker.heartbeat_s) == (s.broker_url, 7)
+    assert (s.queues.dead_letter_max, s.queues.job_queue_type) == (5, "quorum")
+    assert T.dead_letter_queue(s.queues).queue_arguments["x-max-length"] == 5
