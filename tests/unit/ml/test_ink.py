@@ -168,3 +168,28 @@ def test_the_fast_path_agrees_with_the_point_by_point_check(obj):
 def test_validated_ink_round_trips_through_json():
     ink = {"strokes": [[[0, 0, 0], [10, 10, 16]]]}
     assert validate_ink(json.loads(json.dumps(ink)))[0].tolist() == [[0, 0], [10, 10]]
+
+
+def test_every_rejection_says_what_is_wrong_for_a_person():
+    """The message is part of the answer (docs/PROTOCOL.md): it names the limit or the problem."""
+    cases = [
+        (lambda: check_size(b"x" * 51, Limits(max_bytes=50)), "payload_too_large", "50"),
+        (lambda: parse_ink_json(b"{", Limits(max_bytes=100)), "invalid_json", "JSON"),
+        (lambda: validate_ink({"strokes": [[[0, 0]]] * 3}, Limits(max_strokes=2)), "too_many_strokes", "2"),
+        (lambda: validate_ink({"strokes": [[[0, 0]] * 3]}, Limits(max_points=2)), "too_many_points", "2"),
+        (lambda: validate_ink({"strokes": [[[0, 11]]]}, Limits(max_abs_coord=10)), "out_of_range", "10"),
+    ]
+    for call, code, needle in cases:
+        with pytest.raises(InkError) as exc:
+            call()
+        err = exc.value
+        assert err.code == code and isinstance(err.message, str) and needle in err.message, (code, err.message)
+        assert err.as_dict() == {"code": code, "message": err.message} and str(err) == err.message
+
+
+def test_parsing_applies_the_limits_it_is_given():
+    raw = json.dumps({"strokes": [[[0, 0], [1, 1]]] * 3})
+    assert len(parse_ink_json(raw)[1]) == 3
+    with pytest.raises(InkError) as exc:
+        parse_ink_json(raw, Limits(max_strokes=2))
+    assert exc.value.code == "too_many_strokes"
