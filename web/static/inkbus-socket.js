@@ -153,14 +153,18 @@ export class InkbusSocket {
       this._pending = [];
       return;
     }
-    const id = this._open;
-    while (this._pending.length > this.chunk) {
-      this.socket.emit("stroke", { id, points: this._pending.splice(0, this.chunk), final: false });
-    }
     if (!final && this._pending.length === 0) return;
-    const msg = { id, points: this._pending, final };
+    this._stream(this._open, this._pending, final);
     this._pending = [];
-    if (final) this._action("stroke", msg); else this.socket.emit("stroke", msg);
+  }
+
+  // `points` of stroke `id` in events of at most `chunk` points; the last one says `final` (a pen-up, acked).
+  _stream(id, points, final) {
+    for (let i = 0; i < points.length || i === 0; i += this.chunk) {
+      const last = i + this.chunk >= points.length;
+      const msg = { id, points: points.slice(i, i + this.chunk), final: final && last };
+      if (msg.final) this._action("stroke", msg); else this.socket.emit("stroke", msg);
+    }
   }
 
   // An action that takes a seq: its ack says which, so the round trip can be timed.
@@ -184,14 +188,7 @@ export class InkbusSocket {
   _fresh(seq) { return seq > this._lastSeq && seq >= this._floorSeq; }
 
   _replay() {
-    this.strokes.forEach((s, id) => {
-      const open = this._open === id;
-      for (let i = 0; i < s.length || i === 0; i += this.chunk) {
-        const final = !open && i + this.chunk >= s.length;
-        const msg = { id, points: s.slice(i, i + this.chunk), final };
-        if (final) this._action("stroke", msg); else this.socket.emit("stroke", msg);
-      }
-    });
+    this.strokes.forEach((s, id) => this._stream(id, s, this._open !== id));
     if (this._open !== null) this._pending = [];
   }
 
