@@ -286,7 +286,22 @@ def recognize(source, top_k, model_path, batch_size, url, device, runtime) -> No
 @click.option("--jobs", type=click.IntRange(10, 1_000_000), help="Jobs per drain run.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write results.json and latency.png here.")
 @click.option("--docs", type=click.Path(dir_okay=False), help="Also write this Markdown report (docs/BENCHMARKS.md).")
-def bench(plan, jobs, out_dir, docs) -> None:
+@click.option(
+    "--reference-model",
+    type=click.Path(dir_okay=False, exists=True),
+    help="An artifact served before: its cost per recognition becomes the reference row of the same run.",
+)
+@click.option(
+    "--baseline-tree",
+    type=click.Path(file_okay=False, exists=True),
+    help="Another checkout (git worktree of an older commit): its edge, worker and model run the live path at "
+    "the reference load too, in the same run.",
+)
+@click.option(
+    "--baseline-broker-url",
+    help="Broker URL for the baseline tree, best a vhost of its own [default: INKBUS_BROKER_URL].",
+)
+def bench(plan, jobs, out_dir, docs, reference_model, baseline_tree, baseline_broker_url) -> None:
     """Ceiling, live path, saturation and the naive designs, measured in one run against RabbitMQ."""
     from pathlib import Path
 
@@ -301,6 +316,9 @@ def bench(plan, jobs, out_dir, docs) -> None:
         out_dir=Path(out_dir) if out_dir else None,
         echo=click.echo,
         docs=Path(docs) if docs else None,
+        reference=Path(reference_model) if reference_model else None,
+        baseline_tree=Path(baseline_tree).resolve() if baseline_tree else None,
+        baseline_broker_url=baseline_broker_url,
     )
 
 

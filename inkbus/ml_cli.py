@@ -84,6 +84,18 @@ def _path(**kw):
 @click.option("--minutes", type=float, default=0.0, help="Train for this long: the learning rate follows wall time.")
 @click.option("--no-resume", is_flag=True, help="Ignore an existing checkpoint.")
 @click.option("--init-from", type=_path(dir_okay=False, exists=True), help="Start from these weights (fine-tune).")
+@click.option(
+    "--teacher",
+    type=_path(dir_okay=False, exists=True),
+    help="Distil: also learn this artifact's probabilities on the training ink (--arch seq).",
+)
+@click.option(
+    "--distill-weight",
+    type=click.FloatRange(0, 1),
+    default=0.7,
+    show_default=True,
+    help="The teacher's share of each soft target; the label has the rest.",
+)
 @click.option("--version", "version", help="Version string stored in the artifact.")
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast (faster on CPUs with AMX and on GPUs).")
 @click.option("--dry-run", is_flag=True, help="Tiny subset, one epoch, seconds (CI).")
@@ -93,6 +105,10 @@ def train(data_dir, out, checkpoint_dir, log_path, no_resume, version, **kw) -> 
     from ml.training.train import TrainConfig
     from ml.training.train import train as run_training
 
+    if kw.get("teacher") and kw["arch"] != "seq":
+        raise click.BadParameter(
+            "distillation trains the stroke-sequence model: add --arch seq", param_hint="--teacher"
+        )
     mix = Mix(**{k: kw.pop(k) for k in ("mnist_per_epoch", "emnist_per_epoch", "ink_repeat")})
     mix.balance_power = kw.pop("balance")
     cfg = TrainConfig(

@@ -94,6 +94,36 @@ def stroke_array(stroke: list, si: int, limits: Limits = DEFAULT_LIMITS) -> np.n
     return np.array([(p[0], p[1]) for p in stroke], dtype=np.float64)
 
 
+SHORT_STROKE = 64  # up to this many points a plain loop checks faster than building arrays (a streamed chunk)
+
+
+def check_stroke(stroke, si: int, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Raise the ``InkError`` ``stroke_array`` would, without building the array: the edge's check of every
+    streamed chunk (a few points, many times a second per drawer), where numpy's per-call cost dominates."""
+    if type(stroke) is list and len(stroke) <= SHORT_STROKE and _short_stroke_ok(stroke, limits.max_abs_coord):
+        return
+    stroke_array(stroke, si, limits)  # long, or wrong somewhere: the array path finds and names the point
+
+
+def _short_stroke_ok(stroke: list, bound: float) -> bool:
+    for p in stroke:
+        if type(p) is not list or not 2 <= len(p) <= 3:
+            return False
+        for i, v in enumerate(p):
+            kind = type(v)  # exact types: a bool is not a number here
+            if kind is not float and kind is not int:
+                return False
+            if i < 2:
+                if not -bound <= v <= bound:  # NaN fails every comparison
+                    return False
+            elif not -_FLOAT_MAX <= v <= _FLOAT_MAX:  # a time: any finite number a float can hold
+                return False
+    return True
+
+
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
 def validate_ink(obj, limits: Limits = DEFAULT_LIMITS) -> list[np.ndarray]:
     """Check an ink object and return its strokes as ``float64`` arrays of shape (n, 2).
 

@@ -22,6 +22,7 @@ from web.pages import bp as pages_bp
 from web.socket_guards import guard_packets, refuse_oversize_polls
 from web.sockets import register_socket_handlers
 from web.tutoring import register_tutoring
+from web.wire import SocketJson, speed_up_websockets
 
 log = logging.getLogger("inkbus.edge")
 
@@ -58,10 +59,11 @@ def create_app(
     app.config["SECRET_KEY"] = signing_key(settings)
     # Werkzeug refuses larger bodies with 413 before the handler reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    speed_up_websockets()
     socketio = SocketIO(
         app,
         async_mode=settings.async_mode,
-        json=None,
+        json=SocketJson,
         max_http_buffer_size=settings.max_body_bytes,
         logger=quiet_library_logger("socketio.server"),
         engineio_logger=quiet_library_logger("engineio.server"),

@@ -23,7 +23,7 @@ from kombu.utils.limits import TokenBucket
 from bus.schemas import RecognizeJob
 from foundation.logs import LogLimiter
 from foundation.settings import Settings
-from ml.ink import InkError, stroke_array
+from ml.ink import InkError, check_stroke
 from observability.metrics import CONNECTED_CLIENTS
 from web.admission import Refused, admit, publish
 
@@ -70,7 +70,7 @@ def _check_points(points, stroke_id: int) -> list[list[float]]:
     if not isinstance(points, list):
         raise EventError("invalid_event", '"points" must be a list of [x, y, t] points')
     try:
-        stroke_array(points, stroke_id)
+        check_stroke(points, stroke_id)
     except InkError as exc:
         raise EventError(exc.code, exc.message) from None
     return points

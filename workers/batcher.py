@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from kombu import Consumer, Producer
 from pydantic import ValidationError
 
+from bus.connection import corked
 from bus.consumer import ResilientConsumer, dead_letter_on_failure, drain, is_transport_error, take_ready
 from bus.schemas import RecognizeJob, Supersede
 from bus.topology import ALERT_SOURCE, EVENTS_EXCHANGE, control_queue, declare_topology, event_routing_key, job_queue
@@ -131,7 +132,7 @@ class BatchingConsumer(ResilientConsumer):
                     drain(conn, remaining)
                     continue
                 batch, self._buf = self._buf, []
-                with dead_letter_on_failure(conn, [m for _, m in batch], f"a batch of {len(batch)}"):
+                with dead_letter_on_failure(conn, [m for _, m in batch], f"a batch of {len(batch)}"), corked(conn):
                     self._flush(batch, producer)
 
     def _on_job(self, body, message) -> None:

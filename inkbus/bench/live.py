@@ -127,7 +127,9 @@ async def _idle(url: str, stop_at: float, tally: Tally, rng: random.Random) -> N
         await sio.disconnect()
 
 
-async def _run(url: str, n: int, warmup_s: float, measure_s: float, seed: int, idle: int) -> tuple[Tally, float]:
+async def _run(
+    url: str, n: int, warmup_s: float, measure_s: float, seed: int, idle: int, snap
+) -> tuple[Tally, float, dict, dict]:
     rows = load_sample(248)
     tally = Tally()
     rng = random.Random(seed)
@@ -135,13 +137,25 @@ async def _run(url: str, n: int, warmup_s: float, measure_s: float, seed: int, i
     tasks = [asyncio.create_task(_idle(url, stop_at, tally, random.Random(rng.random()))) for _ in range(idle)]
     tasks += [asyncio.create_task(_drawer(url, rows, stop_at, tally, random.Random(rng.random()))) for _ in range(n)]
     await asyncio.sleep(warmup_s)
-    tally.measuring = True
+    tally.measuring, cpu0 = True, snap()
     t0 = time.monotonic()
     await asyncio.sleep(measure_s)
-    tally.measuring = False
+    tally.measuring, cpu1 = False, snap()
     elapsed = time.monotonic() - t0
     await asyncio.gather(*tasks, return_exceptions=True)
-    return tally, elapsed
+    return tally, elapsed, cpu0, cpu1
+
+
+SERVER = ("edge", "worker", "rabbitmq")  # the processes a recognition costs; the drawers are the load generator
+
+
+def cpu_ms_per_recognition(cpu0: dict, cpu1: dict, recognitions: int) -> dict:
+    """CPU milliseconds each server process spent per answered recognition over the same window, and their sum."""
+    if recognitions <= 0:
+        return {}
+    out = {k: round((cpu1[k] - cpu0[k]) * 1000 / recognitions, 3) for k in SERVER if k in cpu0}
+    out["server"] = round(sum(out.values()), 3)
+    return out
 
 
 def live(
@@ -149,11 +163,11 @@ def live(
 ) -> dict:
     """``n`` active drawers (and ``idle`` connected pages that never draw)."""
     broker = broker_pid()
-    cpu0 = cpu_snapshot("drawers", broker, edge=edge, worker=worker)
-    t0 = time.monotonic()
-    tally, elapsed = asyncio.run(_run(url, n, warmup_s, measure_s, seed, idle))
-    total = time.monotonic() - t0  # warm-up, measurement and the drawers' wind-down
-    cpu1 = cpu_snapshot("drawers", broker, edge=edge, worker=worker)
+
+    def snap() -> dict:
+        return cpu_snapshot("drawers", broker, edge=edge, worker=worker)
+
+    tally, elapsed, cpu0, cpu1 = asyncio.run(_run(url, n, warmup_s, measure_s, seed, idle, snap))
     return {
         "drawers": n,
         "connected": tally.connected,
@@ -166,7 +180,8 @@ def live(
         "stages_ms": {k: percentiles(v) for k, v in tally.stages.items()},
         "recognitions_per_s": round(tally.predictions / elapsed, 1),
         "errors": dict(tally.errors),
-        # averaged over the whole run (every process ran the same load throughout); percent of one core,
-        # so "machine" can reach 100 x cores: it shows when the machine itself is the bound
-        "cpu_percent": cpu_percent(cpu0, cpu1, total),
+        # over the measurement window, percent of one core, so "machine" can reach 100 x cores: it shows
+        # when the machine itself is the bound
+        "cpu_percent": cpu_percent(cpu0, cpu1, elapsed),
+        "cpu_ms_per_recognition": cpu_ms_per_recognition(cpu0, cpu1, tally.predictions),
     }

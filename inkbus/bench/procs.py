@@ -74,14 +74,19 @@ def cpu_percent(before: dict[str, float], after: dict[str, float], seconds: floa
 
 
 class Child:
-    def __init__(self, args: list[str], env: dict, log: Path):
+    """``inkbus ARGS`` as a process of its own; from another checkout's code when ``tree`` is given."""
+
+    def __init__(self, args: list[str], env: dict, log: Path, tree: Path | None = None):
         self._log = open(log, "wb")
+        if tree:  # ``python -m`` puts the working directory first on the path: that checkout's packages load
+            env = {**env, "PYTHONPATH": str(tree)}
         self.p = subprocess.Popen(
             [sys.executable, "-m", "inkbus.cli", *args],
             env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            cwd=tree,
         )
 
     def cpu(self) -> float:
@@ -112,22 +117,38 @@ class Group:
             c.stop()
 
 
-def start_stack(settings: Settings, workdir: Path, workers: int = 1) -> tuple[Child, Group, str]:
-    """``inkbus edge`` (gevent) and ``workers`` ``inkbus worker`` processes; returns them and the edge's URL."""
+def start_stack(
+    settings: Settings, workdir: Path, workers: int = 1, tree: Path | None = None
+) -> tuple[Child, Group, str]:
+    """``inkbus edge`` (gevent) and ``workers`` ``inkbus worker`` processes; returns them and the edge's URL.
+
+    With ``tree`` (another checkout, e.g. an older commit) its code and its own shipped model serve instead:
+    the baseline the live path is compared with in the same sitting. It should get a broker vhost of its own
+    (``settings.broker_url``): an older topology may declare queues differently.
+    """
     import requests
 
     port = free_port()
+    model = tree / "models" / "inknet.pt" if tree else settings.model_path
     env = {
         "INKBUS_BROKER_URL": settings.broker_url,
-        "INKBUS_MODEL_PATH": str(settings.model_path),
+        "INKBUS_MODEL_PATH": str(model),
+        "INKBUS_RUNTIME": settings.runtime,
+        "INKBUS_ONNX_MODEL_PATH": str(settings.onnx_model_path),
         "INKBUS_PORT": str(port),
         "INKBUS_LOG_LEVEL": "WARNING",
         "INKBUS_TORCH_THREADS": str(settings.torch_threads),
         # the benchmark's drawers share one address: raise the per-connection limits out of the way
         "INKBUS_SOCKET_MAX_MESSAGES_PER_S": "1000",
     }
-    group = Group([Child(["worker", "--loglevel", "WARNING"], env, workdir / f"worker{i}.log") for i in range(workers)])
-    edge = Child(["edge"], env, workdir / "edge.log")
+    name = "baseline-" if tree else ""
+    group = Group(
+        [
+            Child(["worker", "--loglevel", "WARNING"], env, workdir / f"{name}worker{i}.log", tree)
+            for i in range(workers)
+        ]
+    )
+    edge = Child(["edge"], env, workdir / f"{name}edge.log", tree)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

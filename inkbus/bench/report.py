@@ -54,9 +54,12 @@ def table(r: dict) -> str:
             f"| drain {d['jobs']} queued jobs: {label} | {d['throughput_per_s']} | {lat['p50']} | "
             f"{lat['p95']} | {lat['p99']} | idle round trip; mean batch {d['mean_batch']} |"
         )
-    for x in r["live"] + ([r["many_connections"]] if r.get("many_connections") else []):
+    extra = [r["many_connections"]] if r.get("many_connections") else []
+    extra += [r["baseline"]] if r.get("baseline") else []
+    for x in r["live"] + extra:
         lat = x["latency_ms"]
         idle = f", {x['idle_connected']} idle connections" if x.get("idle_connected") else ""
+        idle += f", the tree at {x['tree']} (baseline)" if x.get("tree") else ""
         rows.append(
             f"| live path, {x['drawers']} drawers{idle} | {x['recognitions_per_s']} | {lat['p50']} | "
             f"{lat['p95']} | {lat['p99']} | errors {x['errors'] or 0};{_edge_part(x)} "
@@ -76,6 +79,7 @@ def table(r: dict) -> str:
             f"{h['throughput_per_s']} | {lat['p50']} | {lat['p95']} | {lat['p99']} | errors {h['errors']} |"
         )
     rows += stage_rows(r)
+    rows += cpu_rows(r)
     rows.append("")
     rows += [f"- {k}: {v}" for k, v in r["ratios"].items()]
     return "\n".join(rows)
@@ -101,6 +105,20 @@ def stage_rows(r: dict) -> list[str]:
     for key, name in STAGE_NAMES.items():
         cells = [f"{x['stages_ms'][key]['p50']} / {x['stages_ms'][key]['p99']}" for x in runs]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def cpu_rows(r: dict) -> list[str]:
+    """CPU milliseconds per answered recognition, per server process and in all, at every load."""
+    runs = [x for x in r["live"] if x.get("cpu_ms_per_recognition")]
+    if r.get("baseline", {}).get("cpu_ms_per_recognition"):
+        runs.append(r["baseline"])
+    if not runs:
+        return []
+    names = [f"{x['drawers']} drawers" + (f", tree {x['tree']}" if x.get("tree") else "") for x in runs]
+    rows = ["", "| CPU ms per recognition | " + " | ".join(names) + " |", "|---|" + "---|" * len(runs)]
+    for key, name in (("edge", "edge"), ("worker", "worker"), ("rabbitmq", "RabbitMQ"), ("server", "all three")):
+        rows.append(f"| {name} | " + " | ".join(str(x["cpu_ms_per_recognition"].get(key, "")) for x in runs) + " |")
     return rows
 
 
@@ -137,6 +155,22 @@ TARGETS = (
     ("pen-up -> prediction p99 at N = 200", "pen_up_to_prediction_p99_ms", "<=", 40.0, "ms"),
     ("saturated throughput / in-process batched ceiling", "saturated_vs_ceiling", ">=", 0.5, ""),
     ("saturated throughput / unbatched Celery baseline", "saturated_vs_unbatched_celery", ">=", 5.0, "x"),
+    (
+        "recognition cost (preprocess + forward, 1 thread) / reference model's, batch 1",
+        "cost_vs_reference_batch1",
+        "<=",
+        0.333,
+        "x",
+    ),
+    (
+        "recognition cost (preprocess + forward, 1 thread) / reference model's, batch 64",
+        "cost_vs_reference_batch64",
+        "<=",
+        0.333,
+        "x",
+    ),
+    ("server CPU per recognition at N = 200 / the baseline tree's", "server_cpu_vs_baseline_tree", "<=", 0.45, "x"),
+    ("pen-up -> prediction p99 at N = 200 / the baseline tree's", "p99_vs_baseline_tree", "<=", 0.25, "x"),
 )
 BACKLOG_S = 0.15  # KEDA target: the backlog one worker clears in this long keeps queue wait under the p99 goal
 

@@ -18,7 +18,7 @@ from inkbus.bench.http_baseline import load_http
 from inkbus.bench.live import live
 from inkbus.bench.procs import free_port, start_stack
 from inkbus.bench.report import markdown, plot, reference_ms, table
-from inkbus.bench.runtime import runtimes
+from inkbus.bench.runtime import cost_ratios, runtimes
 from inkbus.bench.saturation import saturation
 
 
@@ -160,6 +160,31 @@ def _live_and_saturation(settings: Settings, plan: dict, workdir: Path, echo) ->
     return runs, many, sat
 
 
+def _reference_load(plan: dict) -> int:
+    """The load the targets are stated at: the largest live run of at most 200 drawers."""
+    return max((n for n in plan["live_n"] if n <= 200), default=plan["live_n"][0])
+
+
+def _tree_commit(tree: Path) -> str:
+    res = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return res.stdout.strip() or str(tree)
+
+
+def _baseline(settings: Settings, plan: dict, workdir: Path, tree: Path, broker_url: str | None, echo) -> dict:
+    """The live path at the reference load against another checkout's edge, worker and model, same machine."""
+    n = _reference_load(plan)
+    commit = _tree_commit(tree)
+    echo(f"live path: {n} drawers against the tree at {commit} ...")
+    theirs = settings.model_copy(update={"broker_url": broker_url or settings.broker_url, "runtime": "torch"})
+    edge, worker, url = start_stack(theirs, workdir, tree=tree)
+    try:
+        res = live(url, n, warmup_s=plan["warmup_s"], measure_s=plan["measure_s"], edge=edge, worker=worker)
+    finally:
+        edge.stop()
+        worker.stop()
+    return {"tree": commit, **res}
+
+
 def _ratios(r: dict) -> dict:
     single = reference_ms(r)
     ref = max((x for x in r["live"] if x["drawers"] <= 200), key=lambda x: x["drawers"], default=None)
@@ -177,11 +202,28 @@ def _ratios(r: dict) -> dict:
         out["bus_overhead_p50_ms"] = round(ref["latency_ms"]["p50"] - single, 2)
         out["bus_overhead_p99_ms"] = round(ref["latency_ms"]["p99"] - single, 2)
         out["pen_up_to_prediction_p99_ms"] = ref["latency_ms"]["p99"]
+        cpu = ref.get("cpu_ms_per_recognition", {}).get("server")
+        if cpu is not None:
+            out["server_cpu_ms_per_recognition"] = cpu
+        base = r.get("baseline")
+        if base and base["latency_ms"]["p99"] and cpu and base.get("cpu_ms_per_recognition", {}).get("server"):
+            out["p99_vs_baseline_tree"] = round(ref["latency_ms"]["p99"] / base["latency_ms"]["p99"], 3)
+            out["server_cpu_vs_baseline_tree"] = round(cpu / base["cpu_ms_per_recognition"]["server"], 3)
+    out.update(cost_ratios(r))
     return out
 
 
 def run_bench(
-    settings: Settings, *, plan_name: str, jobs: int | None, out_dir: Path | None, echo=print, docs: Path | None = None
+    settings: Settings,
+    *,
+    plan_name: str,
+    jobs: int | None,
+    out_dir: Path | None,
+    echo=print,
+    docs: Path | None = None,
+    reference: Path | None = None,
+    baseline_tree: Path | None = None,
+    baseline_broker_url: str | None = None,
 ) -> dict:
     plan: dict[str, Any] = dict(PLANS[plan_name])
     if jobs:
@@ -194,12 +236,14 @@ def run_bench(
     echo("ceiling: in-process render + forward ...")
     r["ceiling"] = ceiling(settings, n=512 if plan_name != "full" else 2048)
     with tempfile.TemporaryDirectory() as tmp:
-        echo("runtimes: TorchScript against ONNX Runtime, one thread ...")
-        r["runtime"] = runtimes(settings, Path(tmp), plan["runtime_samples"], plan["runtime_rounds"])
+        echo("cost per recognition: models and runtimes, one thread ...")
+        r["runtime"] = runtimes(settings, Path(tmp), plan["runtime_samples"], plan["runtime_rounds"], reference)
         for mode in ("batched", "unbatched"):
             echo(f"drain: {mode} worker, {plan['drain_jobs']} jobs ...")
             r[f"drain_{mode}"] = drain(settings, mode, plan["drain_jobs"], plan["latency_n"], Path(tmp))
         r["live"], r["many_connections"], r["saturation"] = _live_and_saturation(settings, plan, Path(tmp), echo)
+        if baseline_tree:
+            r["baseline"] = _baseline(settings, plan, Path(tmp), baseline_tree, baseline_broker_url, echo)
     r["http_baseline"] = _http_baseline(settings, plan, echo)
     r["ratios"] = _ratios(r)
     r["seconds"] = round(time.time() - time.mktime(time.strptime(r["started"], "%Y-%m-%dT%H:%M:%SZ")) + time.timezone)
@@ -213,7 +257,10 @@ def run_bench(
         img = docs.parent / "img" / "bench-latency.png"
         img.parent.mkdir(parents=True, exist_ok=True)
         png = plot(r, img)
-        command = f"inkbus bench --{plan_name}" + (f" --jobs {jobs}" if jobs else "") + f" --docs {docs}"
+        command = f"inkbus bench --{plan_name}" + (f" --jobs {jobs}" if jobs else "")
+        command += f" --reference-model {reference}" if reference else ""
+        command += f" --baseline-tree {baseline_tree}" if baseline_tree else ""
+        command += f" --docs {docs}"
         docs.write_text(markdown(r, command, f"img/{img.name}" if png else None))
         echo(f"wrote {docs}")
     return r

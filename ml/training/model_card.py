@@ -59,10 +59,17 @@ def _get(report: dict, key: tuple[str, str]) -> float:
     return report[key[0]][key[1]]
 
 
+def _pen_path_only(meta: dict) -> bool:
+    return list(meta.get("inputs", ["image"])) == ["sequence"]
+
+
 def _targets_table(report: dict) -> list[str]:
     lines = ["| Measure | Result | Target | Met |", "|---|---:|---:|:---:|"]
     for key, label, target in TARGETS:
         v = _get(report, key)
+        if math.isnan(v) and key[0] == "mnist" and _pen_path_only(report["meta"]):
+            lines.append(f"| {label} | – | ≥ {100 * target:.1f} % | n/a: MNIST images have no pen path |")
+            continue
         met = "yes" if not math.isnan(v) and v >= target else "**no**"
         lines.append(f"| {label} | {pct(v)} | ≥ {100 * target:.1f} % | {met} |")
     return lines
@@ -97,8 +104,27 @@ def _trained_line(meta: dict) -> str:
     )
 
 
+def _sequence_lines(meta: dict) -> list[str]:
+    lines = [
+        f"- Input: the pen path resampled to {meta.get('seq_len', 64)} points by `ml/sequence.py` "
+        f"(`{meta.get('sequence_version')}`: x, y, step, pen lift), a 1-D CNN of width "
+        f"{meta.get('config', {}).get('width', '?')}; nothing is rendered. Output: 62 classes `{''.join(CLASSES)}`.",
+    ]
+    teacher = meta.get("teacher")
+    if isinstance(teacher, dict):
+        lines.append(
+            f"- Distilled from `{teacher.get('version')}`: each training target is {teacher.get('weight')} × the "
+            f"teacher's probabilities on the clean training ink + {1 - float(teacher.get('weight', 0)):.2f} × the "
+            f"label (the teacher agrees with the labels on {pct(teacher.get('train_top1'))} of that ink)."
+        )
+    lines.append(f"- Trained with {_trained_line(meta)}")
+    return lines
+
+
 def _model_lines(meta: dict) -> list[str]:
     members = meta.get("members")
+    if not members and _pen_path_only(meta):
+        return _sequence_lines(meta)
     if not members:
         return [
             "- Input: ink rendered by `ml/raster.py` to 28×28 (the same code in training and serving). "
@@ -134,6 +160,35 @@ def _history_tables(meta: dict) -> list[str]:
     return out
 
 
+def _image_data_line(meta: dict, data: dict) -> str:
+    if _pen_path_only(meta):
+        teacher = " (its teacher's image CNN learned from MNIST and EMNIST)" if meta.get("teacher") else ""
+        return f"- MNIST and EMNIST are not used: the model reads the pen path, which images do not have{teacher}."
+    line = (
+        f"- MNIST train ({data['mnist_train']:,}) and EMNIST ByClass (the official test split, "
+        f"{data['emnist']:,} images, used as training data) mixed in each epoch; MNIST test held out."
+    )
+    if meta.get("members"):
+        line += " The stroke-sequence models train on the UNIPEN training ink only (images have no pen path)."
+    return line
+
+
+def _mnist_line(report: dict) -> str:
+    meta, m = report["meta"], report["mnist"]
+    if _pen_path_only(meta):
+        return "- MNIST test: not measured; the model reads the pen path, which MNIST's images do not have."
+    return (
+        f"- MNIST test{' (the image CNN alone: MNIST has no pen path)' if meta.get('members') else ''}: "
+        f"{pct(m['within_digits'])} among the 10 digits ({pct(m['exact_62way'])} 62-way), {m['samples']:,} images."
+    )
+
+
+def _preprocessing(meta: dict) -> str:
+    if _pen_path_only(meta):
+        return "pen-path features"
+    return "render and pen-path features" if meta.get("members") else "render"
+
+
 def render_card(report: dict, figure: str, experiments: str = "") -> str:
     meta, v, lat = report["meta"], report["val"], report["latency"]
     data = report["data"]
@@ -153,13 +208,7 @@ def render_card(report: dict, figure: str, experiments: str = "") -> str:
         "- UNIPEN train_r01_v07 online ink (categories 1a/1b/1c), split **by writer**: "
         f"{data['ink_train']:,} training samples; validation {data['ink_val']:,} samples from {data['val_writers']} "
         "writers never seen in training. Ink is augmented before rendering (affine, jitter, point dropout, pen width).",
-        f"- MNIST train ({data['mnist_train']:,}) and EMNIST ByClass (the official test split, "
-        f"{data['emnist']:,} images, used as training data) mixed in each epoch; MNIST test held out."
-        + (
-            " The stroke-sequence models train on the UNIPEN training ink only (images have no pen path)."
-            if meta.get("members")
-            else ""
-        ),
+        _image_data_line(meta, data),
         "",
         "## Results (writer-disjoint UNIPEN validation)",
         *_targets_table(report),
@@ -169,12 +218,10 @@ def render_card(report: dict, figure: str, experiments: str = "") -> str:
         "their capitals.",
         f"- 62-way exact top-1: {pct(v['exact_top1'])}; top-3: {pct(v['top3'])}; "
         f"expected calibration error (15 bins, calibrated): {v['ece']:.4f}; {v['samples']:,} samples.",
-        f"- MNIST test{' (the image CNN alone: MNIST has no pen path)' if meta.get('members') else ''}: "
-        f"{pct(report['mnist']['within_digits'])} among the 10 digits "
-        f"({pct(report['mnist']['exact_62way'])} 62-way), {report['mnist']['samples']:,} images.",
+        _mnist_line(report),
         "",
         "## Inference latency on this CPU",
-        f"Per sample, preprocessing (render{' and pen-path features' if meta.get('members') else ''}) + forward "
+        f"Per sample, preprocessing ({_preprocessing(meta)}) + forward "
         "through the serving `Recognizer`: the best of three rounds' medians, "
         f"{lat['torch_threads']} torch threads "
         f"({report['cpu']}, {os.cpu_count()} cores, load average {report['load']:.1f} while measuring):",

@@ -46,6 +46,8 @@ class TrainConfig:
     init_from: Path | None = None  # start from these weights (an artifact or a checkpoint): fine-tuning
     arch: str = "cnn"  # "cnn": the image model; "seq": the stroke-sequence model (ml/training/seqtrain.py)
     bf16: bool = False  # bfloat16 autocast + channels-last: faster on CPUs with AMX (EXPERIMENTS.md, "Speed")
+    teacher: Path | None = None  # an artifact whose probabilities the model learns from as well (distillation)
+    distill_weight: float = 0.7  # the teacher's share of each soft target; the label has the rest
     version: str = field(default_factory=lambda: time.strftime("inknet-%Y%m%d-%H%M"))
     command: str = field(default_factory=lambda: " ".join(["inkbus", *sys.argv[1:]]))
 

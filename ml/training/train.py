@@ -63,18 +63,31 @@ class _Log:
         self.echo(json.dumps(rec, default=str))
 
 
-def _initial_weights(path: Path) -> dict:
-    """Weights from an exported artifact (TorchScript) or from a training checkpoint."""
+def _initial_weights(path: Path, model: torch.nn.Module) -> dict:
+    """Weights from an exported artifact (TorchScript) or from a training checkpoint.
+
+    An ensemble artifact gives its first member whose weights fit ``model`` (``seq_nets.0.`` for a sequence
+    model, ``image_nets.0.`` for a CNN): fine-tuning or distilling starts from the member that is served.
+    """
     try:
-        return torch.jit.load(str(path), map_location="cpu").state_dict()
+        state = torch.jit.load(str(path), map_location="cpu").state_dict()
     except RuntimeError:  # not TorchScript: a checkpoint written by this loop
-        return torch.load(path, map_location="cpu", weights_only=False)["model"]
+        state = torch.load(path, map_location="cpu", weights_only=False)["model"]
+    wanted = model.state_dict()
+    if set(wanted) <= set(state):
+        return state
+    prefixes = sorted({k[: -len(w)] for k in state for w in wanted if k.endswith("." + w)})
+    for prefix in prefixes:
+        found = {w: state[prefix + w] for w in wanted if prefix + w in state}
+        if len(found) == len(wanted) and all(found[w].shape == wanted[w].shape for w in wanted):
+            return found
+    raise ValueError(f"{path} holds no weights that fit this architecture")
 
 
 def _prepare(cfg: TrainConfig, model: torch.nn.Module, total_steps: int, device: torch.device):
     """Initial weights, device, optimiser and learning-rate schedule: the same for every architecture."""
     if cfg.init_from:
-        model.load_state_dict(_initial_weights(Path(cfg.init_from)))
+        model.load_state_dict(_initial_weights(Path(cfg.init_from), model))
     model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.minutes > 0 and not cfg.dry_run:

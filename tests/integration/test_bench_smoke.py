@@ -12,7 +12,11 @@ from foundation.settings import REPO_ROOT
 def test_bench_tiny_runs_every_scenario(settings, rabbit_url, clean_bus, tmp_path):
     env = {"INKBUS_BROKER_URL": rabbit_url, "INKBUS_MODEL_PATH": str(settings.model_path), "PATH": "/usr/bin:/bin"}
     res = subprocess.run(
-        [sys.executable, "-m", "inkbus.cli", "bench", "--tiny", "--out", str(tmp_path)],
+        [
+            *(sys.executable, "-m", "inkbus.cli", "bench", "--tiny", "--out", str(tmp_path)),
+            # the served model stands in for an older one, this checkout for an older tree: the paths run
+            *("--reference-model", str(settings.model_path), "--baseline-tree", str(REPO_ROOT)),
+        ],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,
@@ -27,12 +31,23 @@ def test_bench_tiny_runs_every_scenario(settings, rabbit_url, clean_bus, tmp_pat
     assert r["saturation"]["saturated_per_s"] > 0 and r["http_baseline"][0]["errors"] == 0
     assert set(r["ratios"]) >= {"saturated_vs_ceiling", "saturated_vs_unbatched_celery", "bus_overhead_p50_ms"}
     assert "| live path, 3 drawers |" in res.stdout
-    rt = r["runtime"]  # the runtimes side by side, TorchScript the reference
-    assert {(x["runtime"], x["batch"]) for x in rt["rows"]} == {
-        (name, bs) for name in ("torchscript", "onnxruntime fp32", "onnxruntime int8") for bs in (1, 8, 64)
+    rt = r["runtime"]  # models and runtimes side by side, the reference model's TorchScript the yardstick
+    assert {(x["model"], x["runtime"], x["batch"]) for x in rt["rows"]} == {
+        (name, runtime, bs)
+        for name, runtimes in (
+            ("served", ("torchscript", "onnxruntime fp32", "onnxruntime int8")),
+            ("reference", ("torchscript", "onnxruntime fp32")),
+        )
+        for runtime in runtimes
+        for bs in (1, 8, 64)
     }
-    assert rt["outputs"]["onnxruntime fp32"]["max_abs_diff"] <= 1e-4
-    assert "| runtime onnxruntime fp32, batch 1, 1 thread |" in res.stdout
+    assert rt["outputs"]["served onnxruntime fp32"]["max_abs_diff"] <= 1e-4
+    assert all(x["preprocess_ms"] > 0 and x["forward_ms"] > 0 for x in rt["rows"])
+    assert {"cost_vs_reference_batch1", "cost_vs_reference_batch64"} <= set(r["ratios"])
+    assert ", onnxruntime fp32, batch 1, 1 thread |" in res.stdout
+    base = r["baseline"]  # the live path against the other tree, in the same run
+    assert base["latency_ms"]["n"] > 0 and not base["errors"] and base["cpu_ms_per_recognition"]["server"] > 0
+    assert "| CPU ms per recognition | 3 drawers |" in res.stdout
     stages = r["live"][0]["stages_ms"]  # where the time went, one entry per answered pen-up
     assert {k: v["n"] for k, v in stages.items()} == dict.fromkeys(stages, r["live"][0]["latency_ms"]["n"])
     assert "| stage, p50 / p99 ms | 3 drawers |" in res.stdout

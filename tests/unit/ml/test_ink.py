@@ -193,3 +193,47 @@ def test_parsing_applies_the_limits_it_is_given():
     with pytest.raises(InkError) as exc:
         parse_ink_json(raw, Limits(max_strokes=2))
     assert exc.value.code == "too_many_strokes"
+
+
+chunk_values = st.one_of(
+    st.integers(-(10**7), 10**7),
+    st.integers(-(10**400), 10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=2),
+)
+chunk_points = st.one_of(st.lists(chunk_values, min_size=0, max_size=4), st.tuples(st.floats(), st.floats()), st.none())
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(chunk_points, max_size=80), st.sampled_from([1e6, 10.0]))
+def test_the_edges_chunk_check_rejects_what_the_array_path_rejects_with_the_same_code(stroke, bound):
+    """check_stroke (a plain loop for short chunks) must accept and refuse exactly like stroke_array."""
+    from ml.ink import check_stroke, stroke_array
+
+    limits = Limits(max_abs_coord=bound)
+
+    def outcome(fn):
+        try:
+            fn(stroke, 3, limits)
+        except InkError as exc:
+            return exc.code, exc.message
+        return "ok"
+
+    assert outcome(check_stroke) == outcome(stroke_array)
+
+
+def test_the_chunk_check_bounds_x_and_y_and_only_asks_a_time_to_be_a_finite_number():
+    from ml.ink import check_stroke
+
+    check_stroke([[0, 0, 1.7e12], [1, 1, 10**300]], 0)  # epoch milliseconds, or any finite number
+    with pytest.raises(InkError) as exc:
+        check_stroke([[0, 0, math.nan]], 0)
+    assert exc.value.code == "non_finite"
+    with pytest.raises(InkError) as exc:
+        check_stroke([[0, 1e6 + 1]], 0)
+    assert exc.value.code == "out_of_range"
+    with pytest.raises(InkError) as exc:
+        check_stroke([[0, True]], 0)
+    assert exc.value.code == "invalid_ink"

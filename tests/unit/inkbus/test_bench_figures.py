@@ -1,0 +1,85 @@
+"""The benchmark's derived figures: CPU per recognition, cost against the reference model, the baseline tree."""
+
+from inkbus.bench.live import cpu_ms_per_recognition
+from inkbus.bench.report import cpu_rows, target_rows
+from inkbus.bench.run import _ratios
+from inkbus.bench.runtime import _ratios as cost_rows
+from inkbus.bench.runtime import cost_ratios
+
+
+def test_cpu_per_recognition_sums_the_server_processes_and_leaves_the_drawers_out():
+    before = {"edge": 10.0, "worker": 20.0, "rabbitmq": 5.0, "drawers": 1.0, "machine": 100.0}
+    after = {"edge": 10.9, "worker": 21.2, "rabbitmq": 5.3, "drawers": 9.0, "machine": 200.0}
+    out = cpu_ms_per_recognition(before, after, 600)
+    assert out == {"edge": 1.5, "worker": 2.0, "rabbitmq": 0.5, "server": 4.0}
+    assert cpu_ms_per_recognition(before, after, 0) == {}
+
+
+def row(model, runtime, batch, ms):
+    return {"model": model, "runtime": runtime, "batch": batch, "ms_per_sample": ms}
+
+
+def test_costs_are_compared_with_the_reference_model_as_it_was_served():
+    rows = [
+        row("reference", "torchscript", 1, 3.0),
+        row("reference", "onnxruntime fp32", 1, 1.5),
+        row("served", "torchscript", 1, 1.2),
+        row("served", "onnxruntime fp32", 1, 0.6),
+        row("served", "onnxruntime int8", 1, 0.3),
+        row("reference", "torchscript", 64, 1.0),
+        row("served", "torchscript", 64, 0.5),
+        row("served", "onnxruntime fp32", 64, 0.4),
+    ]
+    cost_rows(rows)
+    by = {(x["model"], x["runtime"], x["batch"]): x for x in rows}
+    assert by[("served", "onnxruntime fp32", 1)]["cost_vs_reference"] == 0.2
+    assert by[("served", "onnxruntime fp32", 1)]["speedup_vs_torchscript"] == 2.0
+    assert by[("reference", "onnxruntime fp32", 1)]["cost_vs_reference"] == 0.5
+    # int8 changes the answers: the target is judged on the faster fp32 runtime
+    assert cost_ratios({"runtime": {"rows": rows}}) == {
+        "cost_vs_reference_batch1": 0.2,
+        "cost_vs_reference_batch64": 0.4,
+    }
+
+
+def live_run(drawers, p99, server_ms, tree=None):
+    run = {
+        "drawers": drawers,
+        "latency_ms": {"p50": p99 / 2, "p95": p99, "p99": p99, "n": 100},
+        "cpu_ms_per_recognition": {"edge": 1.0, "worker": server_ms - 1.5, "rabbitmq": 0.5, "server": server_ms},
+    }
+    return run | ({"tree": tree} if tree else {})
+
+
+def result(baseline):
+    return {
+        "ceiling": {"worker_batch1": {"ms_per_sample": 3.0}, "best_samples_per_s": 1000},
+        "live": [live_run(50, 20.0, 3.0), live_run(200, 40.0, 2.0), live_run(1000, 900.0, 2.5)],
+        "saturation": {"saturated_per_s": 500},
+        "drain_unbatched": {"throughput_per_s": 100},
+        "drain_batched": {"throughput_per_s": 400},
+        **({"baseline": live_run(200, 160.0, 5.0, tree="abc1234")} if baseline else {}),
+    }
+
+
+def test_the_baseline_tree_gives_the_200_drawer_ratios_and_their_targets():
+    r = result(baseline=True)
+    r["ratios"] = ratios = _ratios(r)
+    assert ratios["server_cpu_ms_per_recognition"] == 2.0
+    assert ratios["server_cpu_vs_baseline_tree"] == 0.4 and ratios["p99_vs_baseline_tree"] == 0.25
+    targets = {line.split(" | ")[0].lstrip("| "): line for line in target_rows(r)}
+    assert targets["server CPU per recognition at N = 200 / the baseline tree's"].endswith("| yes |")
+    assert targets["pen-up -> prediction p99 at N = 200 / the baseline tree's"].endswith("| yes |")
+    table = cpu_rows(r)
+    assert (
+        table[1] == "| CPU ms per recognition | 50 drawers | 200 drawers | 1000 drawers | 200 drawers, tree abc1234 |"
+    )
+    assert table[-1] == "| all three | 3.0 | 2.0 | 2.5 | 5.0 |"
+
+
+def test_without_a_baseline_tree_there_is_no_ratio_to_claim():
+    r = result(baseline=False)
+    r["ratios"] = ratios = _ratios(r)
+    assert "p99_vs_baseline_tree" not in ratios and "server_cpu_vs_baseline_tree" not in ratios
+    line = next(x for x in target_rows(r) if "baseline tree" in x and "CPU" in x)
+    assert line.endswith("| None | <= 0.45x | no |")
