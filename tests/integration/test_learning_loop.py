@@ -5,6 +5,7 @@ and the same page, with no restart, is answered by the new version; then a rollb
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 import pytest
@@ -30,8 +31,10 @@ def _draw(client, strokes) -> None:
         client.emit("stroke", {"id": i, "points": stroke, "final": True}, callback=True)
 
 
-def _practise(app, sio, rows: list[dict]) -> None:
-    """One learner's page (its own signed cookie): draw each asked character, then "correct <char>" in the chat box."""
+def _practise(app, sio, rows: list[dict]) -> str:
+    """One learner's page (its own signed cookie): draw each asked character, then "correct <char>" in the chat box.
+
+    Returns the learner's server-issued identity (from their own data export)."""
     http = app.test_client()
     http.get("/")  # the page view issues the learner's identity
     client = sio.test_client(app, flask_test_client=http)
@@ -45,6 +48,13 @@ def _practise(app, sio, rows: list[dict]) -> None:
     said = http.post("/api/v1/chat", json={"text": f"correct {rows[-1]['label']}"})
     assert said.get_json()["reply"]["data"]["correction_id"], said.get_json()
     client.disconnect()
+    return http.get("/api/v1/me/data").get_json()["learner"]
+
+
+def _sides(learners: list[str]) -> set[bool]:
+    from tutor.snapshot import held_out, pseudonym
+
+    return {held_out(pseudonym(x), float(os.environ["INKBUS_SNAPSHOT_HOLDOUT_FRACTION"])) for x in learners}
 
 
 def _page_model(client) -> str:
@@ -101,14 +111,18 @@ def test_the_learning_loop_walk_through(settings, rabbit_url, clean_bus, tmp_pat
         page = sio.test_client(app)
         assert _page_model(page) == shipped
 
-        # 1. learners practise on the page and correct their drawings
+        # 1. learners practise on the page and correct their drawings. Identities are random, and the hold-out
+        # side is chosen by a hash of each one: more learners come until both sides have someone (1 run in 20)
         rows = sample_ink()
-        for i in range(len(LEARNERS)):
-            _practise(app, sio, rows[i * 4 : i * 4 + 4])
+        learners: list[str] = []
+        while len(learners) < len(LEARNERS) or len(_sides(learners)) < 2:
+            i = len(learners)
+            learners.append(_practise(app, sio, rows[(i * 4) % 200 : (i * 4) % 200 + 4]))
+            assert len(learners) <= 30, "every learner hashed to one side of the hold-out split"
 
         # 2. snapshot
         code, manifest = _run(["dataset", "snapshot"])
-        assert code == 0 and manifest["by_source"]["correction"] == len(LEARNERS)
+        assert code == 0 and manifest["by_source"]["correction"] == len(learners)
         assert manifest["samples"]["train"] and manifest["samples"]["holdout"]
 
         # 3. retrain from the serving model (registered as serving the first time)
