@@ -96,7 +96,10 @@ def test_without_the_progress_store_the_grade_still_comes_and_says_it_was_not_sa
         page.fill("#target", "3")
         draw(page, sample("3")["strokes"])
         page.click("#check")
-        page.wait_for_function("() => document.querySelector('#grade').dataset.state === 'correct'")
+        # the grade itself is the other tests' business (and the model's): here, that one comes and says so
+        page.wait_for_function(
+            "() => ['correct', 'incorrect'].includes(document.querySelector('#grade').dataset.state)"
+        )
         assert page.locator("#grade").get_attribute("data-recorded") == "false"
         assert "wasn't saved" in page.locator("#grade-hint").inner_text()
     finally:
