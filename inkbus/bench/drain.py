@@ -41,28 +41,30 @@ def _per_batch(rec, inks: list, bs: int, count: int) -> dict:
 
 
 def ceiling(settings: Settings, n: int = 1024, batches=(1, 16, 64, 256)) -> dict:
-    """In-process render + forward: the physical limit of this machine, per batch size, on all cores.
+    """In-process preprocessing + forward in the serving runtime (``INKBUS_RUNTIME``): the physical limit of this
+    machine, per batch size, on all cores.
 
     Batch 1 is measured again with the workers' thread count (``INKBUS_TORCH_THREADS``): that is the
     in-process latency the live path is compared with.
     """
     import torch
 
-    from ml.recognizer import Recognizer
+    from ml.serving import open_recognizer
 
     cores = torch.get_num_threads()
-    rec = Recognizer(settings.model_path)
     inks = validated(load_sample(n))
-    out = {str(bs): _per_batch(rec, inks, bs, min(n, max(bs * 8, 128))) for bs in batches}
-    best = max(out.values(), key=lambda v: v["samples_per_s"])
-    worker_threads = settings.torch_threads or cores
-    torch.set_num_threads(worker_threads)
     try:
-        _per_batch(rec, inks, 1, 16)  # warm-up at the new thread count
-        single = _per_batch(rec, inks, 1, min(n, 256))
+        rec = open_recognizer(settings, threads=cores)
+        out = {str(bs): _per_batch(rec, inks, bs, min(n, max(bs * 8, 128))) for bs in batches}
+        best = max(out.values(), key=lambda v: v["samples_per_s"])
+        worker_threads = settings.torch_threads or cores
+        one = open_recognizer(settings, threads=worker_threads)
+        _per_batch(one, inks, 1, 16)  # warm-up
+        single = _per_batch(one, inks, 1, min(n, 256))
     finally:
         torch.set_num_threads(cores)
     return {
+        "runtime": rec.runtime,
         "by_batch": out,
         "best_samples_per_s": best["samples_per_s"],
         "threads": cores,

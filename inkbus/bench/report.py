@@ -33,6 +33,7 @@ def table(r: dict) -> str:
     rows = ["", "| scenario | throughput /s | p50 ms | p95 ms | p99 ms | notes |", "|---|---|---|---|---|---|"]
     c = r["ceiling"]
     threads = f", {c['threads']} threads" if "threads" in c else ""
+    threads += f", {c['runtime']}" if "runtime" in c else ""
     for bs, v in c["by_batch"].items():
         rows.append(
             f"| ceiling in-process, batch {bs}{threads} | {v['samples_per_s']} | {v['ms_per_sample']} | | | "
@@ -220,6 +221,8 @@ def markdown(r: dict, command: str, plot_name: str | None) -> str:
         f"- Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, torch {m['torch']}; {m['platform']}; "
         f"load average at start {', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}.",
         f"- {gpu_line(m)}",
+        f"- Serving runtime (`INKBUS_RUNTIME`) of the workers and the in-process ceiling: "
+        f"{r['ceiling'].get('runtime', 'torch')}; onnxruntime {m.get('onnxruntime', '?')}.",
         "- Broker: RabbitMQ on the same machine; edge (`inkbus edge`, gevent) and one worker (`inkbus worker`, solo "
         "pool) as separate processes; simulated drawers in one asyncio process (python-socketio), at human pace: a "
         "stroke streamed in 50 ms chunks over ~300 ms, then ~400 ms to the next stroke.",
