@@ -292,6 +292,11 @@ def recognize(source, top_k, model_path, batch_size, url, device, runtime) -> No
     help="An artifact served before: its cost per recognition becomes the reference row of the same run.",
 )
 @click.option(
+    "--candidate-model",
+    type=click.Path(dir_okay=False, exists=True),
+    help="An artifact considered for serving: its cost per recognition joins the same rows.",
+)
+@click.option(
     "--baseline-tree",
     type=click.Path(file_okay=False, exists=True),
     help="Another checkout (git worktree of an older commit): its edge, worker and model run the live path at "
@@ -301,7 +306,7 @@ def recognize(source, top_k, model_path, batch_size, url, device, runtime) -> No
     "--baseline-broker-url",
     help="Broker URL for the baseline tree, best a vhost of its own [default: INKBUS_BROKER_URL].",
 )
-def bench(plan, jobs, out_dir, docs, reference_model, baseline_tree, baseline_broker_url) -> None:
+def bench(plan, jobs, out_dir, docs, reference_model, candidate_model, baseline_tree, baseline_broker_url) -> None:
     """Ceiling, live path, saturation and the naive designs, measured in one run against RabbitMQ."""
     from pathlib import Path
 
@@ -317,7 +322,8 @@ def bench(plan, jobs, out_dir, docs, reference_model, baseline_tree, baseline_br
         echo=click.echo,
         docs=Path(docs) if docs else None,
         reference=Path(reference_model) if reference_model else None,
-        baseline_tree=Path(baseline_tree).resolve() if baseline_tree else None,
+        candidate=Path(candidate_model) if candidate_model else None,
+        baseline_tree=Path(baseline_tree) if baseline_tree else None,
         baseline_broker_url=baseline_broker_url,
     )
 

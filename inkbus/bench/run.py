@@ -176,7 +176,7 @@ def _baseline(settings: Settings, plan: dict, workdir: Path, tree: Path, broker_
     commit = _tree_commit(tree)
     echo(f"live path: {n} drawers against the tree at {commit} ...")
     theirs = settings.model_copy(update={"broker_url": broker_url or settings.broker_url, "runtime": "torch"})
-    edge, worker, url = start_stack(theirs, workdir, tree=tree)
+    edge, worker, url = start_stack(theirs, workdir, tree=tree.resolve())
     try:
         res = live(url, n, warmup_s=plan["warmup_s"], measure_s=plan["measure_s"], edge=edge, worker=worker)
     finally:
@@ -222,6 +222,7 @@ def run_bench(
     echo=print,
     docs: Path | None = None,
     reference: Path | None = None,
+    candidate: Path | None = None,
     baseline_tree: Path | None = None,
     baseline_broker_url: str | None = None,
 ) -> dict:
@@ -237,7 +238,9 @@ def run_bench(
     r["ceiling"] = ceiling(settings, n=512 if plan_name != "full" else 2048)
     with tempfile.TemporaryDirectory() as tmp:
         echo("cost per recognition: models and runtimes, one thread ...")
-        r["runtime"] = runtimes(settings, Path(tmp), plan["runtime_samples"], plan["runtime_rounds"], reference)
+        r["runtime"] = runtimes(
+            settings, Path(tmp), plan["runtime_samples"], plan["runtime_rounds"], reference, candidate
+        )
         for mode in ("batched", "unbatched"):
             echo(f"drain: {mode} worker, {plan['drain_jobs']} jobs ...")
             r[f"drain_{mode}"] = drain(settings, mode, plan["drain_jobs"], plan["latency_n"], Path(tmp))
@@ -259,6 +262,7 @@ def run_bench(
         png = plot(r, img)
         command = f"inkbus bench --{plan_name}" + (f" --jobs {jobs}" if jobs else "")
         command += f" --reference-model {reference}" if reference else ""
+        command += f" --candidate-model {candidate}" if candidate else ""
         command += f" --baseline-tree {baseline_tree}" if baseline_tree else ""
         command += f" --docs {docs}"
         docs.write_text(markdown(r, command, f"img/{img.name}" if png else None))

@@ -72,12 +72,23 @@ def _agreement(recs: dict, inks: list) -> dict:
     return out
 
 
-def runtimes(settings: Settings, workdir: Path, samples: int, rounds: int, reference: Path | None = None) -> dict:
-    """Preprocess + forward ms per sample (one thread) per model, runtime and batch size, with ratios."""
+def runtimes(
+    settings: Settings,
+    workdir: Path,
+    samples: int,
+    rounds: int,
+    reference: Path | None = None,
+    candidate: Path | None = None,
+) -> dict:
+    """Preprocess + forward ms per sample (one thread) per model, runtime and batch size, with ratios.
+
+    ``reference``: the model served before, the yardstick; ``candidate``: a model under consideration for serving.
+    """
     import torch
 
     threads = torch.get_num_threads()
-    models = {"served": settings.model_path} | ({"reference": reference} if reference else {})
+    models = {"served": settings.model_path}
+    models |= ({"reference": reference} if reference else {}) | ({"candidate": candidate} if candidate else {})
     try:
         torch.set_num_threads(1)
         recs = _open(models, workdir)
@@ -137,18 +148,19 @@ def runtime_rows(r: dict) -> list[str]:
 
 
 def cost_ratios(r: dict) -> dict:
-    """The served model's cost over the reference's at batch 1 and 64, in its faster fp32 runtime.
+    """The served (and a candidate) model's cost over the reference's at batch 1 and 64, in its faster fp32 runtime.
 
     int8 is left out: it changes the answers, so it serves only where it keeps the accuracy (docs/MODEL_CARD.md).
     """
     rows = (r.get("runtime") or {}).get("rows", [])
     out = {}
-    for bs in (1, 64):
-        mine = [
-            x["cost_vs_reference"]
-            for x in rows
-            if x["model"] == "served" and x["batch"] == bs and x["runtime"] != ONNX_INT8 and "cost_vs_reference" in x
-        ]
-        if mine:
-            out[f"cost_vs_reference_batch{bs}"] = min(mine)
+    for label, prefix in (("served", ""), ("candidate", "candidate_")):
+        for bs in (1, 64):
+            mine = [
+                x["cost_vs_reference"]
+                for x in rows
+                if x["model"] == label and x["batch"] == bs and x["runtime"] != ONNX_INT8 and "cost_vs_reference" in x
+            ]
+            if mine:
+                out[f"{prefix}cost_vs_reference_batch{bs}"] = min(mine)
     return out

@@ -14,8 +14,9 @@ def test_bench_tiny_runs_every_scenario(settings, rabbit_url, clean_bus, tmp_pat
     res = subprocess.run(
         [
             *(sys.executable, "-m", "inkbus.cli", "bench", "--tiny", "--out", str(tmp_path)),
-            # the served model stands in for an older one, this checkout for an older tree: the paths run
-            *("--reference-model", str(settings.model_path), "--baseline-tree", str(REPO_ROOT)),
+            # the served model stands in for an older one and a candidate, this checkout for an older tree
+            *("--reference-model", str(settings.model_path), "--candidate-model", str(settings.model_path)),
+            *("--baseline-tree", str(REPO_ROOT)),
         ],
         env=env,
         cwd=REPO_ROOT,
@@ -37,13 +38,16 @@ def test_bench_tiny_runs_every_scenario(settings, rabbit_url, clean_bus, tmp_pat
         for name, runtimes in (
             ("served", ("torchscript", "onnxruntime fp32", "onnxruntime int8")),
             ("reference", ("torchscript", "onnxruntime fp32")),
+            ("candidate", ("torchscript", "onnxruntime fp32")),
         )
         for runtime in runtimes
         for bs in (1, 8, 64)
     }
     assert rt["outputs"]["served onnxruntime fp32"]["max_abs_diff"] <= 1e-4
     assert all(x["preprocess_ms"] > 0 and x["forward_ms"] > 0 for x in rt["rows"])
-    assert {"cost_vs_reference_batch1", "cost_vs_reference_batch64"} <= set(r["ratios"])
+    assert {"cost_vs_reference_batch1", "cost_vs_reference_batch64", "candidate_cost_vs_reference_batch1"} <= set(
+        r["ratios"]
+    )
     assert ", onnxruntime fp32, batch 1, 1 thread |" in res.stdout
     base = r["baseline"]  # the live path against the other tree, in the same run
     assert base["latency_ms"]["n"] > 0 and not base["errors"] and base["cpu_ms_per_recognition"]["server"] > 0

@@ -29,6 +29,9 @@ def test_costs_are_compared_with_the_reference_model_as_it_was_served():
         row("reference", "torchscript", 64, 1.0),
         row("served", "torchscript", 64, 0.5),
         row("served", "onnxruntime fp32", 64, 0.4),
+        row("candidate", "torchscript", 1, 0.9),
+        row("candidate", "onnxruntime fp32", 1, 0.45),
+        row("candidate", "torchscript", 64, 0.3),
     ]
     cost_rows(rows)
     by = {(x["model"], x["runtime"], x["batch"]): x for x in rows}
@@ -39,6 +42,8 @@ def test_costs_are_compared_with_the_reference_model_as_it_was_served():
     assert cost_ratios({"runtime": {"rows": rows}}) == {
         "cost_vs_reference_batch1": 0.2,
         "cost_vs_reference_batch64": 0.4,
+        "candidate_cost_vs_reference_batch1": 0.15,
+        "candidate_cost_vs_reference_batch64": 0.3,
     }
 
 

@@ -139,3 +139,16 @@ def test_onnx_device_choice_follows_the_installed_providers():
     if not has_cuda:
         with pytest.raises(DeviceError, match="no CUDA GPU"):
             onnx_device("cuda")
+
+
+def test_the_shipped_onnx_file_serves_the_shipped_model(inks):
+    """models/inknet.onnx (INKBUS_RUNTIME=onnx, no torch) must be models/inknet.pt exported, not an older one."""
+    from ml.onnx_serving import OnnxRecognizer
+    from ml.recognizer import Recognizer
+
+    shipped = REPO_ROOT / "models" / "inknet.onnx"
+    assert shipped.is_file(), "export it with: inkbus export-onnx --model models/inknet.pt --out models/inknet.onnx"
+    onnx, torch_rec = OnnxRecognizer(shipped, threads=1), Recognizer(REPO_ROOT / "models" / "inknet.pt", 1)
+    assert onnx.version == torch_rec.version and onnx.temperature == torch_rec.temperature
+    assert onnx.rule == torch_rec.rule
+    assert np.abs(onnx.recognize(inks).probs - torch_rec.recognize(inks).probs).max() <= 1e-4
