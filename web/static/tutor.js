@@ -68,10 +68,14 @@ ui.form.addEventListener("submit", async (ev) => {
 for (const el of [ui.input, ui.target]) el.addEventListener("keydown", (ev) => ev.stopPropagation());
 
 // ---- practice
-function setTarget(char, fields) {
-  ui.target.value = char;
+function showTip(fields) {
   const how = (fields || []).find((f) => f.name === "How");
   ui.tip.textContent = how ? how.value : "";
+}
+
+function setTarget(char, fields) {
+  ui.target.value = char;
+  showTip(fields);
   ui.grade.dataset.state = "idle";
 }
 
@@ -81,9 +85,13 @@ $("#new-target").addEventListener("click", async () => {
 });
 
 ui.target.addEventListener("change", async () => {
-  if (!CHARS.test(ui.target.value)) return;
-  const reply = await ask("practice " + ui.target.value);
-  setTarget(ui.target.value, reply.fields);
+  const char = ui.target.value;
+  if (!CHARS.test(char)) return;
+  // The old grade goes now, not when the reply comes: the learner may have drawn and pressed Check meanwhile
+  // (leaving the box fires this change), and a late reply must not wipe that grade.
+  ui.grade.dataset.state = "idle";
+  const reply = await ask("practice " + char);
+  if (ui.target.value === char) showTip(reply.fields);
 });
 
 function showGrade(state, verdict, hint) {
