@@ -8,16 +8,9 @@ import logging
 import pytest
 
 from observability.metrics import CONNECTED_CLIENTS
+from tests.unit.web.test_socket_sessions import FakeSocketIO
 from web import sockets
 from web.sockets import DrawingSessions, EventError, register_socket_handlers, stages_ms
-
-
-class FakeSocketIO:
-    def __init__(self):
-        self.sent: list[tuple[str, dict, str]] = []
-
-    def emit(self, event, payload, to=None):
-        self.sent.append((event, payload, to))
 
 
 class FakeBridge:
