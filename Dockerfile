@@ -13,12 +13,14 @@ FROM python:3.11.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-# torch's CPU wheel first: PyPI's Linux torch is the CUDA build (gigabytes the CPU roles never use).
-# pyproject and the lock pin torch==2.13.0, which 2.13.0+cpu satisfies, so the install below keeps it. The GPU
-# workers' image is this build with --build-arg TORCH_VARIANT=<a CUDA build of the PyTorch index> (docs/DEPLOY.md).
+# The serving runtime, chosen by measurement (docs/DEPLOY.md): ONNX Runtime, and no torch in the image. The GPU
+# workers' image is built with --build-arg SERVING_RUNTIME=torch --build-arg TORCH_VARIANT=<a CUDA build of the
+# PyTorch index>; torch's CPU wheel is the default variant (PyPI's Linux torch is the CUDA build, gigabytes).
+ARG SERVING_RUNTIME=onnx
 ARG TORCH_VARIANT=cpu
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/${TORCH_VARIANT}
-RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==2.13.0+${TORCH_VARIANT}"
+RUN if [ "${SERVING_RUNTIME}" = torch ]; then \
+      pip install --index-url "${TORCH_INDEX_URL}" "torch==2.13.0+${TORCH_VARIANT}"; fi
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY requirements/serve.txt ./serve.txt
@@ -37,6 +39,7 @@ RUN pip install -c serve.txt '.[serve]' && pip check
 
 # --- runtime: no compiler, no npm, no source tree; a non-root user
 FROM python:3.11.11-slim-bookworm AS runtime
+ARG SERVING_RUNTIME=onnx
 LABEL org.opencontainers.image.title="inkbus" \
       org.opencontainers.image.description="Inkbus serving image: edge, worker, feedback, bots, sink" \
       org.opencontainers.image.licenses="MIT"
@@ -44,7 +47,9 @@ RUN groupadd --system --gid 10001 inkbus \
  && useradd --system --uid 10001 --gid inkbus --home-dir /app --shell /usr/sbin/nologin inkbus
 COPY --from=build /opt/venv /opt/venv
 COPY --from=web /src/web/node_modules /app/web/node_modules
+# Both forms of the shipped model: the ONNX file serves, the TorchScript artifact's metadata answers /api/v1/model
 COPY models/inknet.pt /app/models/inknet.pt
+COPY models/inknet.onnx /app/models/inknet.onnx
 COPY ops/docker/healthcheck.py /app/healthcheck.py
 WORKDIR /app
 # Settings' defaults point into a source checkout; in the image the paths are these. Listen on every interface:
@@ -52,6 +57,8 @@ WORKDIR /app
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     INKBUS_MODEL_PATH=/app/models/inknet.pt \
+    INKBUS_ONNX_MODEL_PATH=/app/models/inknet.onnx \
+    INKBUS_RUNTIME=${SERVING_RUNTIME} \
     INKBUS_NODE_MODULES_DIR=/app/web/node_modules \
     INKBUS_HOST=0.0.0.0 \
     INKBUS_METRICS_HOST=0.0.0.0 \

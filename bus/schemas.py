@@ -193,6 +193,10 @@ class ModelPromoted(_Message):
     version: str = Field(pattern=ID_PATTERN, description="The artifact's version (its metadata must say the same)")
     uri: str = Field(min_length=1, max_length=1024, description="A path, file://, s3:// or gs:// URI of the artifact")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Checksum of the artifact's bytes")
+    onnx_uri: str | None = Field(
+        None, min_length=1, max_length=1024, description="The same model exported for ONNX Runtime workers, if made"
+    )
+    onnx_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="Checksum of the ONNX file's bytes")
     previous: str | None = Field(None, description="The version it replaces")
     rollback: bool = Field(False, description="Going back to an older version")
     produced_at: float = Field(default_factory=time.time)

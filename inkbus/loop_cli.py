@@ -148,6 +148,30 @@ def _serve(settings: Settings, registry, version: str, **kw):
               "they adopt it when they reconnect or restart (INKBUS_MODEL_FROM_REGISTRY)", 3)  # fmt: skip
 
 
+def _attach_onnx(registry, entry: dict, artifact) -> None:
+    """Register the version's ONNX export too, so ONNX Runtime workers follow the promotion (docs/LEARNING_LOOP.md).
+
+    Without one (no ``onnx`` package here, or an export that fails) TorchScript workers still adopt the version and
+    ONNX workers refuse it with an alert; the promotion itself goes on."""
+    import logging
+    import tempfile
+    from pathlib import Path
+
+    if entry.get("onnx"):
+        return
+    try:
+        from ml.training.onnx_export import export_onnx
+
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "model.onnx"
+            export_onnx(Path(artifact), out)
+            registry.attach_onnx(entry["version"], out)
+    except Exception as exc:  # ImportError without the train extra, or the exporter's own errors
+        logging.getLogger("inkbus.registry").warning(
+            "%s has no ONNX export; ONNX Runtime workers will refuse it: %s", entry["version"], exc
+        )
+
+
 def _latest_snapshot(settings: Settings, version: str | None = None):
     from tutor.snapshot import snapshots
 
@@ -165,6 +189,7 @@ def _serving_path(settings: Settings, registry):
     serving = registry.serving()
     if serving is None:
         entry = registry.register(settings.model_path)
+        _attach_onnx(registry, entry, settings.model_path)
         serving = registry.set_serving(entry["version"], reason="the model serving before the first promotion")
     endpoint = settings.object_store_endpoint(serving.uri)
     return serving, fetch_artifact(serving.uri, serving.sha256, settings.model_cache_dir, endpoint)
@@ -259,6 +284,7 @@ def promote(candidate, snapshot_version, data_dir, limit, bootstrap, force, reas
         entry = registry.register(candidate)
     except RegistryError as exc:
         _fail("cannot_register", str(exc))
+    _attach_onnx(registry, entry, candidate)
     gate_record = {"promote": report["promote"], "reasons": report["reasons"], "against": serving.version,
                    "snapshot": snap.name if snap else None, "forced": force and not report["promote"]}  # fmt: skip
     registry.update(entry["version"], figures=report.get("figures", {}), gate=gate_record)

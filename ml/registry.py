@@ -3,8 +3,10 @@
 Layout under the registry root (a folder, or ``s3://bucket/prefix`` / ``gs://bucket/prefix``)::
 
     versions/<version>/model.pt      the artifact, byte for byte as trained
-    versions/<version>/entry.json    version, sha256, parent, data, command, figures, registered_at
-    aliases/serving.json             the serving version, its sha256 and URI, and the history of changes
+    versions/<version>/model.onnx    the same model exported for ONNX Runtime (``attach_onnx``), when made
+    versions/<version>/entry.json    version, sha256, parent, data, command, figures, registered_at, onnx
+    aliases/serving.json             the serving version, its sha256 and URI (and its ONNX file's), and the
+                                     history of changes
 
 Only whole objects are written (never appended to), so the same code runs on a folder and on an
 object store. The serving side (workers, the edge) reads through ``fetch_artifact`` and ``Registry``;
@@ -142,10 +144,10 @@ def fetch_artifact(uri: str, sha256: str, cache_dir: str | Path, endpoint_url: s
 
     A verified copy is cached by checksum, so a rollback to a version seen before costs no download.
     """
-    cached = Path(cache_dir) / f"{sha256}.pt"
+    parts = urlsplit(uri)
+    cached = Path(cache_dir) / f"{sha256}{Path(parts.path).suffix or '.pt'}"  # ONNX Runtime reads either
     if cached.is_file() and file_sha256(cached) == sha256:
         return cached
-    parts = urlsplit(uri)
     try:
         if parts.scheme in OBJECT_SCHEMES:
             store = BucketBlobs(f"{parts.scheme}://{parts.netloc}", endpoint_url)
@@ -169,6 +171,14 @@ class Serving:
     version: str
     sha256: str
     uri: str
+    onnx_uri: str | None = None  # the same model for ONNX Runtime workers, when the version has one
+    onnx_sha256: str | None = None
+
+    def artifact(self, runtime: str) -> tuple[str, str] | None:
+        """The (URI, SHA-256) a worker of ``runtime`` serves; None when this version has no file for it."""
+        if runtime == "onnx":
+            return (self.onnx_uri, self.onnx_sha256) if self.onnx_uri and self.onnx_sha256 else None
+        return self.uri, self.sha256
 
 
 class Registry:
@@ -211,6 +221,15 @@ class Registry:
         self._put_json(f"versions/{version}/entry.json", entry)
         return entry
 
+    def attach_onnx(self, version: str, onnx_file: str | Path) -> dict:
+        """Store ``version``'s ONNX export beside its artifact, so ONNX Runtime workers can follow promotions."""
+        data = Path(onnx_file).read_bytes()
+        key = f"versions/{version}/model.onnx"
+        self.entry(version)  # an unknown version is refused before anything is written
+        self.blobs.put(key, data)
+        onnx = {"uri": self.blobs.uri(key), "sha256": sha256_of(data), "bytes": len(data)}
+        return self.update(version, onnx=onnx)
+
     def entry(self, version: str) -> dict:
         try:
             return json.loads(self.blobs.get(f"versions/{version}/entry.json"))
@@ -235,7 +254,7 @@ class Registry:
 
     def serving(self) -> Serving | None:
         a = self.alias()
-        return Serving(a["version"], a["sha256"], a["uri"]) if a else None
+        return _serving(a, a.get("onnx")) if a else None
 
     def set_serving(
         self, version: str, *, reason: str, forced: bool = False, by: str = "", rollback: bool = False
@@ -249,11 +268,12 @@ class Registry:
             "version": version,
             "sha256": entry["sha256"],
             "uri": entry["uri"],
+            "onnx": entry.get("onnx"),
             "previous": old.get("version"),
             "history": [*old.get("history", []), change],
         }
         self._put_json(f"aliases/{SERVING}.json", alias)
-        return Serving(version, entry["sha256"], entry["uri"])
+        return _serving(entry, entry.get("onnx"))
 
     def previous_version(self) -> str | None:
         """The version that served before the current one (what ``rollback`` goes back to)."""
@@ -269,3 +289,8 @@ class Registry:
 
     def _put_json(self, key: str, obj: dict) -> None:
         self.blobs.put(key, json.dumps(obj, indent=1, sort_keys=True).encode())
+
+
+def _serving(record: dict, onnx: dict | None) -> Serving:
+    onnx = onnx or {}
+    return Serving(record["version"], record["sha256"], record["uri"], onnx.get("uri"), onnx.get("sha256"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -128,14 +129,25 @@ class BaseRecognizer:
         return [{"label": self.classes[i], "p": round(float(probs[i]), 6)} for i in idx]
 
 
-def open_recognizer(settings: Settings, threads: int | None = None, device: str | None = None) -> BaseRecognizer:
-    """The recogniser ``settings`` ask for: runtime (torch or onnx), device, threads (default: the worker's)."""
+def open_recognizer(
+    settings: Settings, threads: int | None = None, device: str | None = None, path: str | Path | None = None
+) -> BaseRecognizer:
+    """The recogniser ``settings`` ask for: runtime (torch or onnx), device, threads (default: the worker's), on
+    ``path`` or else the runtime's configured file (``model_path`` or ``onnx_model_path``)."""
     threads = settings.torch_threads if threads is None else threads
     device = device or settings.device
     if settings.runtime == "onnx":
         from ml.onnx_serving import OnnxRecognizer  # no torch on this path
 
-        return OnnxRecognizer(settings.onnx_model_path, threads=threads, device=device)
-    from ml.recognizer import Recognizer
+        return OnnxRecognizer(path or settings.onnx_model_path, threads=threads, device=device)
+    try:
+        from ml.recognizer import Recognizer
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        from ml.artifact import ArtifactError
 
-    return Recognizer(settings.model_path, threads, device=device)
+        raise ArtifactError(
+            "INKBUS_RUNTIME=torch needs torch (pip install 'inkbus[torch]'); without it set INKBUS_RUNTIME=onnx"
+        ) from exc
+    return Recognizer(path or settings.model_path, threads, device=device)

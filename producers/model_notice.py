@@ -59,6 +59,8 @@ def serve_version(
         version=serving.version,
         uri=serving.uri,
         sha256=serving.sha256,
+        onnx_uri=serving.onnx_uri,
+        onnx_sha256=serving.onnx_sha256,
         previous=before.version if before else None,
         rollback=rollback,
     )

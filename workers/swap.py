@@ -24,25 +24,38 @@ from pydantic import ValidationError
 from bus.schemas import AlertEvent, ModelPromoted
 from foundation.settings import Settings
 from ml.registry import Registry, fetch_artifact, file_sha256
-from ml.serving import BaseRecognizer
+from ml.serving import BaseRecognizer, open_recognizer
 
 log = logging.getLogger("inkbus.worker")
 
 
 def initial_model(settings: Settings) -> tuple[Path, str]:
-    """The artifact a worker starts with, and its SHA-256: the registry's serving model when
-    ``model_from_registry`` is on and one is set (a restarted worker keeps the promoted model),
-    else ``model_path``."""
+    """The file a worker starts with, and its SHA-256: the registry's serving model when ``model_from_registry`` is
+    on and one is set (a restarted worker keeps the promoted model), else the configured file (``model_path``, or
+    ``onnx_model_path`` for ONNX Runtime). The file is the one ``settings.runtime`` serves."""
+    local = Path(settings.onnx_model_path if settings.runtime == "onnx" else settings.model_path)
     if settings.model_from_registry:
         root = settings.registry_root()
         serving = Registry.open(root, settings.object_store_endpoint(root)).serving()
-        if serving is not None:
-            path = fetch_artifact(
-                serving.uri, serving.sha256, settings.model_cache_dir, settings.object_store_endpoint(serving.uri)
-            )
-            return path, serving.sha256
-        log.info("the registry has no serving model yet: starting with %s", settings.model_path)
-    return Path(settings.model_path), file_sha256(settings.model_path)
+        artifact = serving.artifact(settings.runtime) if serving is not None else None
+        if artifact is not None:
+            uri, sha = artifact
+            return fetch_artifact(uri, sha, settings.model_cache_dir, settings.object_store_endpoint(uri)), sha
+        if serving is None:
+            log.info("the registry has no serving model yet: starting with %s", local)
+        else:
+            log.warning("the registry's serving %s has no %s file: starting with %s", serving.version,
+                        settings.runtime, local)  # fmt: skip
+    return local, file_sha256(local)
+
+
+def artifact_of(note: ModelPromoted, runtime: str) -> tuple[str, str]:
+    """The (URI, SHA-256) of the file a worker of ``runtime`` loads for ``note``; ValueError when there is none."""
+    if runtime != "onnx":
+        return note.uri, note.sha256
+    if not note.onnx_uri or not note.onnx_sha256:
+        raise ValueError(f"version {note.version} has no ONNX export in the registry (`inkbus promote` makes one)")
+    return note.onnx_uri, note.onnx_sha256
 
 
 class ModelSwapper:
@@ -60,7 +73,7 @@ class ModelSwapper:
     ):
         self.settings = settings
         self.worker = worker
-        self._load = load or (lambda path: _torch_recognizer(settings, path))
+        self._load = load or (lambda path: open_recognizer(settings, path=path))
         self._on_swap = on_swap
         # Under gevent the loader "thread" is a greenlet: ``offload`` puts the load on a real thread.
         self._offload = offload or (lambda fn, *a: fn(*a))
@@ -132,42 +145,37 @@ class ModelSwapper:
         except Exception as exc:  # an unreachable registry: keep serving, the next notice or reconnect retries
             log.warning("cannot read the registry %s: %s", root, exc)
             return None
-        if serving is None or serving.sha256 == self._sha:
-            return None
-        return ModelPromoted(version=serving.version, uri=serving.uri, sha256=serving.sha256)
+        if serving is None or (serving.artifact(self.settings.runtime) or ("", ""))[1] == self._sha:
+            return None  # nothing new (a version without this runtime's file is refused by _adopt, with an alert)
+        return ModelPromoted(
+            version=serving.version,
+            uri=serving.uri,
+            sha256=serving.sha256,
+            onnx_uri=serving.onnx_uri,
+            onnx_sha256=serving.onnx_sha256,
+        )
 
     def _adopt(self, note: ModelPromoted) -> None:
-        if note.sha256 == self._sha:
+        uri, sha = artifact_of(note, self.settings.runtime)
+        if sha == self._sha:
             return
-        endpoint = self.settings.object_store_endpoint(note.uri)
-        path = fetch_artifact(note.uri, note.sha256, self.settings.model_cache_dir, endpoint)
+        endpoint = self.settings.object_store_endpoint(uri)
+        path = fetch_artifact(uri, sha, self.settings.model_cache_dir, endpoint)
         recognizer = self._offload(self._load, path)  # loads, freezes and warms up: the slow part, off the consumers
         if recognizer.version != note.version:
             raise ValueError(f"the artifact says version {recognizer.version!r}, the notice {note.version!r}")
         with self._lock:
-            self._current, self._sha = recognizer, note.sha256
-        log.info("model %s loaded (%s); consumers switch at their next batch", note.version, note.sha256[:12])
+            self._current, self._sha = recognizer, sha
+        log.info("model %s loaded (%s); consumers switch at their next batch", note.version, sha[:12])
         if self._on_swap is not None:
             self._on_swap(recognizer)
-
-
-def _torch_recognizer(settings: Settings, path: Path) -> BaseRecognizer:
-    from ml.recognizer import Recognizer  # here, not on top: an ONNX worker runs without torch installed
-
-    return Recognizer(path, settings.torch_threads, device=settings.device)
 
 
 def start_serving(settings: Settings, worker: str, offload: Callable | None = None) -> ModelSwapper:
     """Load the worker process's first model and the swapper its consumers share."""
     from observability.metrics import set_model
 
-    if settings.runtime == "onnx":  # the registry holds TorchScript artifacts: an ONNX worker serves its file
-        from ml.serving import open_recognizer
-
-        recognizer = open_recognizer(settings)
-        set_model(recognizer.version)
-        return ModelSwapper(settings, recognizer, "", worker, on_swap=lambda r: set_model(r.version), offload=offload)
     path, sha = initial_model(settings)
-    recognizer = _torch_recognizer(settings, path)
+    recognizer = open_recognizer(settings, path=path)
     set_model(recognizer.version)
     return ModelSwapper(settings, recognizer, sha, worker, on_swap=lambda r: set_model(r.version), offload=offload)

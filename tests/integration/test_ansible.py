@@ -72,6 +72,7 @@ def test_app_role_installs_and_is_idempotent(tmp_path):
         "inkbus_app_systemd_dir": str(units),
         "inkbus_app_manage_services": False,
         "inkbus_app_model_src": str(REPO_ROOT / "models" / "inknet.pt"),
+        "inkbus_app_onnx_model_src": str(REPO_ROOT / "models" / "inknet.onnx"),
         # Dummies: the role writes them into a 0600 file; nothing connects in this test.
         "inkbus_app_broker_url": "amqp://test:test@127.0.0.1:5672//",
         "inkbus_app_database_url": "sqlite:////tmp/inkbus-ansible-test.db",
@@ -95,7 +96,10 @@ def test_app_role_installs_and_is_idempotent(tmp_path):
     assert (prefix / "venv" / "bin" / "inkbus").exists()
     env_file = prefix / "etc" / "inkbus.env"
     assert env_file.stat().st_mode & 0o777 == 0o600
-    assert "INKBUS_MODEL_PATH=" + str(prefix / "models" / "inknet.pt") in env_file.read_text()
+    env = env_file.read_text()
+    assert "INKBUS_MODEL_PATH=" + str(prefix / "models" / "inknet.pt") in env
+    assert "INKBUS_ONNX_MODEL_PATH=" + str(prefix / "models" / "inknet.onnx") in env and "INKBUS_RUNTIME=onnx\n" in env
+    assert (prefix / "models" / "inknet.onnx").read_bytes() == (REPO_ROOT / "models" / "inknet.onnx").read_bytes()
     assert sorted(p.name for p in units.iterdir()) == [
         "inkbus-bots.service",
         "inkbus-edge@.service",

@@ -70,12 +70,13 @@ def _run(args: list[str]) -> tuple[int, dict]:
 
 
 def test_the_learning_loop_walk_through(settings, rabbit_url, clean_bus, tmp_path, monkeypatch):
+    from ml.serving import open_recognizer
     from tutor.engine import FeedbackEngine
     from tutor.store import open_store
     from web.app import create_app
     from workers.batcher import BatchingConsumer
     from workers.engine import RecognitionEngine
-    from workers.swap import start_serving
+    from workers.swap import initial_model, start_serving
 
     env = {
         "INKBUS_BROKER_URL": rabbit_url,
@@ -141,6 +142,10 @@ def test_the_learning_loop_walk_through(settings, rabbit_url, clean_bus, tmp_pat
             code, verdict = _run(["promote", str(candidate), "--force", "--reason", "walk-through on junk data"])
             assert verdict["forced"] is True
         assert code == 0 and verdict["promoted"] is True
+        # ONNX Runtime workers follow as well: promote registered the version's ONNX export beside it
+        onnx_side = s.model_copy(update={"runtime": "onnx", "model_from_registry": True})
+        path, _ = initial_model(onnx_side)
+        assert path.suffix == ".onnx" and open_recognizer(onnx_side, path=path).version == "walk-2"
 
         # 5. the same page, no restart: the worker switched between batches; the API says what serves
         wait_until(lambda: _page_model(page) == "walk-2", 120, what="the page answered by walk-2")

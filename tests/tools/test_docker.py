@@ -42,8 +42,14 @@ def test_serving_image_has_no_training_dependencies():
     assert any("-c serve.txt" in i for i in installs), "install from the lock (requirements/serve.txt)"
     serve = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["serve"]
     assert not any(x in " ".join(serve) for x in ("train", "bench", "test", "all")), serve
-    # the CPU torch wheel by default, not PyPI's CUDA build; GPU worker images choose a CUDA variant explicitly
+    # ONNX Runtime serves and torch stays out, unless a GPU worker image asks for it (SERVING_RUNTIME=torch), and
+    # then its CPU wheel by default, not PyPI's CUDA build: the CUDA variant is chosen explicitly
+    assert re.search(r"^ARG SERVING_RUNTIME=onnx$", TEXT.split("AS runtime", 1)[1], flags=re.M)
+    assert "INKBUS_RUNTIME=${SERVING_RUNTIME}" in TEXT and "INKBUS_ONNX_MODEL_PATH=/app/models/inknet.onnx" in TEXT
     assert re.search(r"^ARG TORCH_VARIANT=cpu$", TEXT, flags=re.M) and '"torch==2.13.0+${TORCH_VARIANT}"' in TEXT
+    assert 'if [ "${SERVING_RUNTIME}" = torch ]' in TEXT
+    lock = (REPO_ROOT / "requirements" / "serve.txt").read_text()
+    assert not re.search(r"^torch==", lock, flags=re.M) and re.search(r"^onnxruntime==", lock, flags=re.M)
     ignore = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     assert "ml/training/" in ignore and "**/.env" in ignore
 

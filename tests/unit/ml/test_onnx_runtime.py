@@ -101,15 +101,21 @@ def test_recognize_runs_without_torch(settings, onnx_model):
 def test_the_serving_roles_import_and_recognise_without_torch(onnx_model):
     code = NO_TORCH + (
         "import workers.celery_app, workers.batcher, workers.engine, web.app, inkbus.embedded; "
-        "from foundation.settings import Settings; from ml.serving import open_recognizer; "
-        f"rec = open_recognizer(Settings(runtime='onnx', onnx_model_path={str(onnx_model)!r})); "
+        "from foundation.settings import Settings; from workers.swap import start_serving; "
+        f"rec = start_serving(Settings(runtime='onnx', onnx_model_path={str(onnx_model)!r}), 'w').current(); "
         "from tests.helpers import sample_ink; from ml.ink import validate_ink; "
         "r = rec.recognize([validate_ink(x) for x in sample_ink()[:4]]); "
+        "from ml.serving import open_recognizer; from ml.artifact import ArtifactError; "
+        "exec('try: open_recognizer(Settings(runtime=\\'torch\\'))\\nexcept ArtifactError as e: print(e)'); "
         "print(rec.runtime, rec.device, r.probs.shape, sorted(m for m in sys.modules if m.startswith('torch')))"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert res.stdout.split("\n")[-2] == "onnx cpu (4, 62) ['torch']"  # only the blocked entry itself
+    refused, served = res.stdout.split("\n")[-3:-1]
+    assert served == "onnx cpu (4, 62) ['torch']"  # only the blocked entry itself
+    assert (
+        refused == "INKBUS_RUNTIME=torch needs torch (pip install 'inkbus[torch]'); without it set INKBUS_RUNTIME=onnx"
+    )
 
 
 def test_export_command_writes_an_int8_model_that_serves(settings, tmp_path, inks):
