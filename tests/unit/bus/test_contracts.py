@@ -139,6 +139,8 @@ def test_queue_names_and_lifetimes_are_the_documented_ones():
     kept, passing = T.subscriber_queue("a", ["x.*"]), T.subscriber_queue("b", ["x.*"], durable=False)
     assert (kept.durable, kept.auto_delete) == (True, False)  # survives its consumer's restarts
     assert (passing.durable, passing.auto_delete) == (False, True)
+    # a quorum queue cannot be transient: only the durable subscription is one
+    assert kept.queue_arguments["x-queue-type"] == "quorum" and "x-queue-type" not in passing.queue_arguments
     assert all(b.exchange is T.EVENTS_EXCHANGE for b in kept.bindings)
     assert T.control_queue("w1").name == "inkbus.control.w1"
     assert T.valid_reply_to("edge-1_a") and not T.valid_reply_to("edge.1") and not T.valid_reply_to("x" * 65)

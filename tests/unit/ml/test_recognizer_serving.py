@@ -61,7 +61,8 @@ def test_probabilities_accept_a_non_contiguous_batch(rec):
     np.testing.assert_allclose(rec.probabilities(batch), rec.probabilities(np.ascontiguousarray(batch)))
 
 
-def test_the_recogniser_serves_the_artifacts_classes_version_inputs_and_rules(rec):
+def test_the_recogniser_serves_the_artifacts_classes_version_inputs_and_rules(artifact):
+    rec = Recognizer(artifact)  # built here, not shared: what the constructor reads is this test's subject
     assert rec.runtime == "torch" and rec.device == "cpu"
     assert rec.classes == metadata.CLASSES and rec.version == "linear-1" and rec.inputs == ("image",)
     assert rec.meta["calibration"] == {"temperature": TEMPERATURE}

@@ -47,14 +47,6 @@ class Observer:
         self.models.append(model)
 
 
-@pytest.fixture
-def world(settings):
-    sio, bridge = FakeSocketIO(), FakeBridge()
-    sessions = DrawingSessions(sio, bridge, settings)
-    sessions.connect("s1")
-    return sessions, sio, bridge
-
-
 def refused(call) -> tuple[str, str]:
     with pytest.raises(EventError) as exc:
         call()

@@ -38,14 +38,6 @@ class FakeBridge:
         self.jobs.append(job)
 
 
-@pytest.fixture
-def world(settings):
-    sio, bridge = FakeSocketIO(), FakeBridge()
-    sessions = DrawingSessions(sio, bridge, settings)
-    sessions.connect("s1")
-    return sessions, sio, bridge
-
-
 def pen_up(sessions, stroke_id, points=((0, 0, 0), (10, 12, 5))):
     return sessions.stroke("s1", {"id": stroke_id, "points": [list(p) for p in points], "final": True})
 
@@ -170,12 +162,12 @@ def test_worker_errors_reach_the_client_with_their_seq(world):
     sessions.on_bus_event(
         {
             "type": "error",
-            "code": "internal_error",
-            "message": "boom",
+            "code": "invalid_ink",
+            "message": "ink has no extent",
             "meta": {"sid": "s1", "source": "socket", "seq": 1},
         }
     )
-    assert sio.sent == [("error", {"code": "internal_error", "message": "boom", "seq": 1}, "s1")]
+    assert sio.sent == [("error", {"code": "invalid_ink", "message": "ink has no extent", "seq": 1}, "s1")]
 
 
 def test_foreign_and_orphan_events_are_ignored(world):

@@ -46,13 +46,6 @@ class Events:
 
 
 @pytest.fixture
-def events():
-    e = Events()
-    yield e
-    e.close()
-
-
-@pytest.fixture
 def worker(settings, recognizer, events):
     w = BatchingConsumer(settings, RecognitionEngine(recognizer, "unit-worker"), url="memory://")
     w._conn = events.conn

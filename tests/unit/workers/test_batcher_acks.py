@@ -11,7 +11,6 @@ import threading
 import time
 
 import numpy as np
-import pytest
 from kombu import Producer, Queue
 
 from bus.schemas import RecognizeJob, Supersede
@@ -19,7 +18,6 @@ from bus.topology import ALERT_SOURCE, EVENTS_EXCHANGE, JOB_QUEUE_NAME, JOBS_EXC
 from ml.metadata import CLASSES
 from ml.serving import BaseRecognizer
 from tests.helpers import Ledger, wait_until
-from tests.unit.workers.test_batcher import Events
 from workers import batcher
 from workers.batcher import _LRU, BatchingConsumer, default_worker_name
 from workers.engine import RecognitionEngine
@@ -43,25 +41,6 @@ class Fixed(BaseRecognizer):
         p = np.full((len(images), len(CLASSES)), 0.1 / (len(CLASSES) - 1), np.float32)
         p[:, CLASSES.index(self.label)] = 0.9
         return p
-
-
-@pytest.fixture
-def events():
-    e = Events()
-    yield e
-    e.conn.release()
-
-
-@pytest.fixture
-def model():
-    return Fixed()
-
-
-@pytest.fixture
-def worker(settings, model, events):
-    w = BatchingConsumer(settings, RecognitionEngine(model, "acks-worker"), url="memory://")
-    w._conn = events.conn
-    return w
 
 
 def job(**kw) -> dict:
@@ -313,8 +292,11 @@ def test_the_forward_pass_runs_through_the_offload_hook(settings, events, model)
     assert ran == [w.engine.run] and batcher._direct(len, [1, 2]) == 2
 
 
-def loop_until(settings, model, condition, what):
-    w = BatchingConsumer(settings, RecognitionEngine(model, "loop-worker"), url="memory://")
+def loop_until(settings, model, condition, what, swapper=None, before=None):
+    """Run a consumer on ``memory://`` until ``condition(consumer)``; ``before(consumer)`` runs ahead of its loop."""
+    w = BatchingConsumer(settings, RecognitionEngine(model, "loop-worker"), url="memory://", swapper=swapper)
+    if before is not None:
+        before(w)
     thread = threading.Thread(target=w.run, daemon=True)
     thread.start()
     try:
