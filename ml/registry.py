@@ -174,11 +174,13 @@ class Serving:
     onnx_uri: str | None = None  # the same model for ONNX Runtime workers, when the version has one
     onnx_sha256: str | None = None
 
-    def artifact(self, runtime: str) -> tuple[str, str] | None:
-        """The (URI, SHA-256) a worker of ``runtime`` serves; None when this version has no file for it."""
-        if runtime == "onnx":
-            return (self.onnx_uri, self.onnx_sha256) if self.onnx_uri and self.onnx_sha256 else None
-        return self.uri, self.sha256
+
+def runtime_file(record, runtime: str) -> tuple[str, str] | None:
+    """The (URI, SHA-256) a worker of ``runtime`` serves for ``record`` (a ``Serving``, or a ``model.promoted``
+    notice: the same fields); None when that version has no file for the runtime."""
+    if runtime != "onnx":
+        return record.uri, record.sha256
+    return (record.onnx_uri, record.onnx_sha256) if record.onnx_uri and record.onnx_sha256 else None
 
 
 class Registry:
@@ -223,9 +225,9 @@ class Registry:
 
     def attach_onnx(self, version: str, onnx_file: str | Path) -> dict:
         """Store ``version``'s ONNX export beside its artifact, so ONNX Runtime workers can follow promotions."""
+        self.entry(version)  # an unknown version is refused before anything is read or written
         data = Path(onnx_file).read_bytes()
         key = f"versions/{version}/model.onnx"
-        self.entry(version)  # an unknown version is refused before anything is written
         self.blobs.put(key, data)
         onnx = {"uri": self.blobs.uri(key), "sha256": sha256_of(data), "bytes": len(data)}
         return self.update(version, onnx=onnx)
@@ -254,7 +256,7 @@ class Registry:
 
     def serving(self) -> Serving | None:
         a = self.alias()
-        return _serving(a, a.get("onnx")) if a else None
+        return _serving(a) if a else None
 
     def set_serving(
         self, version: str, *, reason: str, forced: bool = False, by: str = "", rollback: bool = False
@@ -273,7 +275,7 @@ class Registry:
             "history": [*old.get("history", []), change],
         }
         self._put_json(f"aliases/{SERVING}.json", alias)
-        return _serving(entry, entry.get("onnx"))
+        return _serving(entry)
 
     def previous_version(self) -> str | None:
         """The version that served before the current one (what ``rollback`` goes back to)."""
@@ -291,6 +293,7 @@ class Registry:
         self.blobs.put(key, json.dumps(obj, indent=1, sort_keys=True).encode())
 
 
-def _serving(record: dict, onnx: dict | None) -> Serving:
-    onnx = onnx or {}
+def _serving(record: dict) -> Serving:
+    """A version entry or the serving alias as ``Serving``: both keep the ONNX file under ``onnx``."""
+    onnx = record.get("onnx") or {}
     return Serving(record["version"], record["sha256"], record["uri"], onnx.get("uri"), onnx.get("sha256"))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 
 from kombu import Producer
 
@@ -55,15 +56,7 @@ def serve_version(
     """Point the serving alias at ``version`` and announce it. Rollback is the same with an older version."""
     before = registry.serving()
     serving = registry.set_serving(version, reason=reason, forced=forced, by=by, rollback=rollback)
-    note = ModelPromoted(
-        version=serving.version,
-        uri=serving.uri,
-        sha256=serving.sha256,
-        onnx_uri=serving.onnx_uri,
-        onnx_sha256=serving.onnx_sha256,
-        previous=before.version if before else None,
-        rollback=rollback,
-    )
+    note = ModelPromoted(**asdict(serving), previous=before.version if before else None, rollback=rollback)
     what = "rolled back to" if rollback else ("force-promoted" if forced else "promoted")
     alert = AlertEvent(
         level="warning" if (forced or rollback) else "info",

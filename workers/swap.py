@@ -17,13 +17,14 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from bus.schemas import AlertEvent, ModelPromoted
 from foundation.settings import Settings
-from ml.registry import Registry, fetch_artifact, file_sha256
+from ml.registry import Registry, fetch_artifact, file_sha256, runtime_file
 from ml.serving import BaseRecognizer, open_recognizer
 
 log = logging.getLogger("inkbus.worker")
@@ -37,7 +38,7 @@ def initial_model(settings: Settings) -> tuple[Path, str]:
     if settings.model_from_registry:
         root = settings.registry_root()
         serving = Registry.open(root, settings.object_store_endpoint(root)).serving()
-        artifact = serving.artifact(settings.runtime) if serving is not None else None
+        artifact = runtime_file(serving, settings.runtime) if serving is not None else None
         if artifact is not None:
             uri, sha = artifact
             return fetch_artifact(uri, sha, settings.model_cache_dir, settings.object_store_endpoint(uri)), sha
@@ -51,11 +52,10 @@ def initial_model(settings: Settings) -> tuple[Path, str]:
 
 def artifact_of(note: ModelPromoted, runtime: str) -> tuple[str, str]:
     """The (URI, SHA-256) of the file a worker of ``runtime`` loads for ``note``; ValueError when there is none."""
-    if runtime != "onnx":
-        return note.uri, note.sha256
-    if not note.onnx_uri or not note.onnx_sha256:
+    found = runtime_file(note, runtime)
+    if found is None:
         raise ValueError(f"version {note.version} has no ONNX export in the registry (`inkbus promote` makes one)")
-    return note.onnx_uri, note.onnx_sha256
+    return found
 
 
 class ModelSwapper:
@@ -145,15 +145,12 @@ class ModelSwapper:
         except Exception as exc:  # an unreachable registry: keep serving, the next notice or reconnect retries
             log.warning("cannot read the registry %s: %s", root, exc)
             return None
-        if serving is None or (serving.artifact(self.settings.runtime) or ("", ""))[1] == self._sha:
+        if serving is None:
+            return None
+        found = runtime_file(serving, self.settings.runtime)
+        if found is not None and found[1] == self._sha:
             return None  # nothing new (a version without this runtime's file is refused by _adopt, with an alert)
-        return ModelPromoted(
-            version=serving.version,
-            uri=serving.uri,
-            sha256=serving.sha256,
-            onnx_uri=serving.onnx_uri,
-            onnx_sha256=serving.onnx_sha256,
-        )
+        return ModelPromoted(**asdict(serving))
 
     def _adopt(self, note: ModelPromoted) -> None:
         uri, sha = artifact_of(note, self.settings.runtime)

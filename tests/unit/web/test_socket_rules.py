@@ -53,6 +53,13 @@ def refused(call) -> tuple[str, str]:
     return exc.value.code, exc.value.message
 
 
+def connected(settings) -> DrawingSessions:
+    """Sessions under ``settings`` (limits changed for one test) with one connection, ``s1``."""
+    sessions = DrawingSessions(FakeSocketIO(), FakeBridge(), settings)
+    sessions.connect("s1")
+    return sessions
+
+
 def stroke(sessions, payload, sid="s1"):
     return sessions.stroke(sid, payload)
 
@@ -93,10 +100,7 @@ def test_each_bad_stroke_event_gets_its_code_and_message(world, payload, code, m
 
 
 def test_an_oversize_event_is_refused_with_its_size_and_the_limit(settings):
-    sessions = DrawingSessions(
-        FakeSocketIO(), FakeBridge(), settings.model_copy(update={"socket_max_payload_bytes": 40})
-    )
-    sessions.connect("s1")
+    sessions = connected(settings.model_copy(update={"socket_max_payload_bytes": 40}))
     exact = {"id": 0, "points": [[0, 0, 0]], "x": "a" * 4}
     assert len('{"id":0,"points":[[0,0,0]],"x":"aaaa"}') == 38
     assert stroke(sessions, exact) == {"ok": True}
@@ -112,8 +116,7 @@ def test_an_oversize_event_is_refused_with_its_size_and_the_limit(settings):
 
 def test_a_stroke_event_may_carry_up_to_the_per_message_point_limit(settings):
     s = settings.model_copy(update={"socket_max_points_per_message": 3})
-    sessions = DrawingSessions(FakeSocketIO(), FakeBridge(), s)
-    sessions.connect("s1")
+    sessions = connected(s)
     assert stroke(sessions, {"id": 0, "points": [[0, 0], [1, 1], [2, 2]]}) == {"ok": True}
     assert refused(lambda: stroke(sessions, {"id": 0, "points": [[0, 0]] * 4})) == (
         "too_many_points", "at most 3 points in one stroke event",
@@ -122,8 +125,7 @@ def test_a_stroke_event_may_carry_up_to_the_per_message_point_limit(settings):
 
 def test_the_drawing_limits_name_the_limit(settings):
     s = settings.model_copy(update={"socket_max_strokes": 1, "socket_max_points_per_drawing": 3})
-    sessions = DrawingSessions(FakeSocketIO(), FakeBridge(), s)
-    sessions.connect("s1")
+    sessions = connected(s)
     assert stroke(sessions, {"id": 0, "points": LINE, "final": True})["seq"] == 1
     assert refused(lambda: stroke(sessions, {"id": 1, "points": LINE})) == (
         "too_many_strokes", "at most 1 strokes in one drawing",
@@ -144,8 +146,7 @@ def test_an_event_from_a_connection_without_a_drawing_is_refused(world):
 
 def test_a_connection_out_of_tokens_is_rate_limited(settings):
     s = settings.model_copy(update={"socket_max_messages_per_s": 0.001, "socket_burst": 2})
-    sessions = DrawingSessions(FakeSocketIO(), FakeBridge(), s)
-    sessions.connect("s1")
+    sessions = connected(s)
     sessions.clear("s1", {})
     sessions.clear("s1", None)
     assert refused(lambda: sessions.clear("s1", {})) == (
@@ -181,8 +182,7 @@ def test_a_new_stroke_implies_the_pen_up_of_an_open_one(world):
 
 def test_undo_gives_back_the_points_of_the_stroke_it_removes(settings):
     s = settings.model_copy(update={"socket_max_points_per_drawing": 4})
-    sessions = DrawingSessions(FakeSocketIO(), FakeBridge(), s)
-    sessions.connect("s1")
+    sessions = connected(s)
     stroke(sessions, {"id": 0, "points": LINE, "final": True})
     stroke(sessions, {"id": 1, "points": LINE, "final": True})
     sessions.undo("s1", {})

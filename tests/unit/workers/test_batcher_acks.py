@@ -258,25 +258,11 @@ def test_a_worker_is_named_after_its_host_process_and_index():
 
 
 def test_the_consumer_loop_answers_queued_jobs_in_batches_and_acks_them(settings, events, model):
-    ch = events.conn.channel()
-    Queue(JOB_QUEUE_NAME, JOBS_EXCHANGE, routing_key=RK_RECOGNIZE)(ch).declare()
-    ch.queue_purge(JOB_QUEUE_NAME)
-    raw = Producer(ch, exchange=JOBS_EXCHANGE, serializer="json")
-    bodies = [job() for _ in range(5)]
-    for body in bodies:
-        raw.publish(body, routing_key=RK_RECOGNIZE)
-    w = BatchingConsumer(settings, RecognitionEngine(model, "loop-worker"), url="memory://")
-    thread = threading.Thread(target=w.run, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: w.stats["answered"] == 5, 20, what="five jobs answered")
-        assert w.ready.is_set()
-        assert sorted(e["job_id"] for _, e in events.read()) == sorted(b["job_id"] for b in bodies)
-        assert w.stats["batches"] <= 5 and w.stats["reconnects"] == 0
-    finally:
-        w.stop()
-        thread.join(5)
-    assert ch.queue_declare(JOB_QUEUE_NAME, passive=True).message_count == 0
+    bodies = queue_jobs(events, 5)
+    w = loop_until(settings, model, lambda w: w.stats["answered"] == 5 and w.ready.is_set(), "five jobs answered")
+    assert sorted(e["job_id"] for _, e in events.read()) == sorted(b["job_id"] for b in bodies)
+    assert w.stats["batches"] <= 5 and w.stats["reconnects"] == 0
+    assert events.conn.channel().queue_declare(JOB_QUEUE_NAME, passive=True).message_count == 0
 
 
 def test_the_forward_pass_runs_through_the_offload_hook(settings, events, model):

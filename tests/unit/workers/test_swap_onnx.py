@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bus.schemas import ModelPromoted
-from ml.registry import Registry, RegistryError, fetch_artifact, file_sha256
+from ml.registry import Registry, RegistryError, fetch_artifact, file_sha256, runtime_file
 from tests.helpers import wait_until
 from tests.loop_tools import versioned_copy
 from workers.swap import ModelSwapper, artifact_of, initial_model
@@ -65,8 +65,8 @@ def test_the_registry_keeps_an_onnx_export_beside_the_artifact_and_the_alias_nam
     entry = registry.entry("onnx-a")
     serving = registry.serving()
     assert serving.version == "onnx-a" and serving.onnx_sha256 == entry["onnx"]["sha256"] != entry["sha256"]
-    assert serving.artifact("onnx") == (entry["onnx"]["uri"], entry["onnx"]["sha256"])
-    assert serving.artifact("torch") == (entry["uri"], entry["sha256"])
+    assert runtime_file(serving, "onnx") == (entry["onnx"]["uri"], entry["onnx"]["sha256"])
+    assert runtime_file(serving, "torch") == (entry["uri"], entry["sha256"])
     assert entry["onnx"]["uri"].endswith("versions/onnx-a/model.onnx") and entry["onnx"]["bytes"] > 0
     assert "onnx" not in registry.entry("torch-only-c") or registry.entry("torch-only-c")["onnx"] is None
 
@@ -80,7 +80,7 @@ def test_an_export_is_attached_only_to_a_registered_version(registry_with_export
 
 def test_a_fetched_onnx_file_is_cached_under_its_own_suffix(registry_with_exports, tmp_path):
     registry, _ = registry_with_exports
-    uri, sha = registry.serving().artifact("onnx")
+    uri, sha = runtime_file(registry.serving(), "onnx")
     path = fetch_artifact(uri, sha, tmp_path)
     assert path == tmp_path / f"{sha}.onnx" and file_sha256(path) == sha
 
