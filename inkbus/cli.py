@@ -103,6 +103,7 @@ class _LazyGroup(click.Group):
         "fetch-emnist": "inkbus.ml_cli:fetch_emnist",
         "calibrate": "inkbus.ml_cli:calibrate",
         "ensemble": "inkbus.ml_cli:ensemble",
+        "cascade": "inkbus.ml_cli:cascade",
         "export-onnx": "inkbus.ml_cli:export_onnx",
         "feedback": "inkbus.tutor_cli:feedback",
         "migrate": "inkbus.tutor_cli:migrate",

@@ -150,6 +150,35 @@ def ensemble(image_paths, seq_paths, out, image_weight, version) -> None:
     click.echo(f"wrote {out} ({meta['parameters']:,} parameters)")
 
 
+@click.command("cascade")
+@click.option(
+    "--first",
+    "first_path",
+    type=_path(dir_okay=False, exists=True),
+    help="A calibrated pen-path model [default: the ensemble's own pen-path member].",
+)
+@click.option(
+    "--second", "second_path", type=_path(dir_okay=False, exists=True), required=True, help="Calibrated ensemble."
+)
+@click.option("--out", type=_path(dir_okay=False), required=True, help="Where the cascade artifact goes.")
+@click.option("--version", "version", required=True, help="Version string stored in the artifact.")
+@click.option("--data-dir", type=_path(file_okay=False), help="Calibration writers' ink [INKBUS_DATA_DIR].")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="The first model answers alone at or above this probability [default: chosen on the calibration writers].",
+)
+def cascade(first_path, second_path, out, version, data_dir, threshold) -> None:
+    """Put a pen-path model in front of an ensemble: the ink is rendered and the ensemble asked only where the
+    pen-path model is unsure."""
+    from ml.training.cascade import build_cascade
+
+    command = " ".join(["inkbus", *sys.argv[1:]])
+    data = None if threshold is not None and first_path else (data_dir or Settings().data_dir)
+    meta = build_cascade(first_path, second_path, out, version, command, data, threshold, echo=click.echo)
+    click.echo(f"wrote {out} ({meta['parameters']:,} parameters, threshold {meta['cascade']['threshold']:g})")
+
+
 @click.command("eval")
 @click.option("--model", "model_path", type=_path(dir_okay=False), help="Artifact [INKBUS_MODEL_PATH].")
 @click.option("--data-dir", type=_path(file_okay=False), help="Evaluation data [INKBUS_DATA_DIR].")
@@ -220,4 +249,5 @@ def export_onnx(model_path, out, int8) -> None:
     model_path, out = model_path or s.model_path, out or s.onnx_model_path
     meta = export(model_path, out, int8=int8)
     inputs = ", ".join(meta.get("inputs", ["image"]))
-    click.echo(f"{out}: {meta['version']} ({meta['onnx']['weights']}, inputs {inputs})")
+    stages = f", a cascade at threshold {meta['cascade']['threshold']:g}" if "cascade" in meta else ""
+    click.echo(f"{out}: {meta['version']} ({meta['onnx']['weights']}, inputs {inputs}{stages})")

@@ -24,6 +24,29 @@ class ArtifactError(RuntimeError):
     pass
 
 
+# A cascade's ONNX graph (``inkbus export-onnx``) runs either stage per call: ONNX Runtime runs every node of a
+# graph whatever outputs are asked for, so the stage not wanted is fed an empty batch. Its second stage takes the
+# images and either the pen path or the first stage's log-probabilities (``second_takes`` in its metadata).
+CASCADE_ONNX_INPUTS = {
+    "sequence": ("first_sequence", "image", "sequence"),
+    "first": ("first_sequence", "image", "first_logp"),
+}
+CASCADE_ONNX_OUTPUTS = ("first", "second")
+
+
+def second_takes(meta: dict) -> str:
+    """A cascade's second-stage input beside the images: ``sequence`` or ``first`` (``ml/training/cascade.py``)."""
+    takes = meta.get("cascade", {}).get("second_takes", "sequence")
+    if takes not in CASCADE_ONNX_INPUTS:
+        raise ArtifactError(f"a cascade whose second stage takes {takes!r}: this build knows sequence and first")
+    return takes
+
+
+def onnx_inputs(meta: dict, inputs: tuple[str, ...]) -> tuple[str, ...]:
+    """The input names of the ONNX graph exported from an artifact with this metadata and these inputs."""
+    return CASCADE_ONNX_INPUTS[second_takes(meta)] if "cascade" in meta else inputs
+
+
 @dataclass(frozen=True)
 class Artifact:
     module: torch.jit.ScriptModule

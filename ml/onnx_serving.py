@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.artifact import META_NAME, ArtifactError, check_meta, read_meta
+from ml.artifact import META_NAME, ArtifactError, check_meta, onnx_inputs, read_meta
+from ml.metadata import NUM_CLASSES
 from ml.practice import calibrated
-from ml.serving import BaseRecognizer, resolve_device
+from ml.serving import BaseRecognizer, blank_inputs, cascade_join, resolve_device
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
@@ -60,7 +61,8 @@ class OnnxRecognizer(BaseRecognizer):
         self.meta = read_meta(props.get(META_NAME, ""), path)
         self.inputs = check_meta(self.meta, path)
         names = tuple(i.name for i in self.session.get_inputs())
-        if names != self.inputs:
+        self.feeds = onnx_inputs(self.meta, self.inputs)
+        if names != self.feeds:
             raise ArtifactError(f"ONNX model {path} takes {list(names)}, its metadata declares {list(self.inputs)}")
         self.classes = tuple(self.meta["classes"])
         self.version = str(self.meta.get("version", "unknown"))
@@ -68,8 +70,26 @@ class OnnxRecognizer(BaseRecognizer):
         self._warm_up()
 
     def logits(self, *inputs: np.ndarray) -> np.ndarray:
+        if self.log_threshold is not None:  # a cascade: both stages on every row, joined as its forward does
+            images, seq = inputs
+            first = self.first_logp(seq)
+            second = self.second_logp(images, first if self.second_takes == "first" else seq)
+            return cascade_join(first, second, self.log_threshold)
         feed = {name: np.ascontiguousarray(x) for name, x in zip(self.inputs, inputs, strict=True)}
         return self.session.run(None, feed)[0]
+
+    def _stages(self, first_seq: np.ndarray, images: np.ndarray, other: np.ndarray) -> list[np.ndarray]:
+        feed = zip(self.feeds, (first_seq, images, other), strict=True)
+        return self.session.run(None, {name: np.ascontiguousarray(x) for name, x in feed})
+
+    def first_logp(self, seq: np.ndarray) -> np.ndarray:
+        images, other = blank_inputs(("image", "sequence"), 0)
+        if self.second_takes == "first":
+            other = np.zeros((0, NUM_CLASSES), np.float32)
+        return self._stages(seq, images, other)[0]
+
+    def second_logp(self, images: np.ndarray, other: np.ndarray) -> np.ndarray:
+        return self._stages(blank_inputs(("sequence",), 0)[0], images, other)[1]
 
     def probabilities(self, *inputs: np.ndarray) -> np.ndarray:
         return calibrated(self.logits(*inputs).astype(np.float32), self.temperature)

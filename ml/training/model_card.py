@@ -104,21 +104,62 @@ def _trained_line(meta: dict) -> str:
     )
 
 
+def _teacher_lines(teacher, lead: str) -> list[str]:
+    if not isinstance(teacher, dict):
+        return []
+    return [
+        f"{lead} from `{teacher.get('version')}`: each training target is {teacher.get('weight')} × the "
+        f"teacher's probabilities on the clean training ink + {1 - float(teacher.get('weight', 0)):.2f} × the "
+        f"label (the teacher agrees with the labels on {pct(teacher.get('train_top1'))} of that ink)."
+    ]
+
+
 def _sequence_lines(meta: dict) -> list[str]:
     lines = [
         f"- Input: the pen path resampled to {meta.get('seq_len', 64)} points by `ml/sequence.py` "
         f"(`{meta.get('sequence_version')}`: x, y, step, pen lift), a 1-D CNN of width "
         f"{meta.get('config', {}).get('width', '?')}; nothing is rendered. Output: 62 classes `{''.join(CLASSES)}`.",
     ]
-    teacher = meta.get("teacher")
-    if isinstance(teacher, dict):
-        lines.append(
-            f"- Distilled from `{teacher.get('version')}`: each training target is {teacher.get('weight')} × the "
-            f"teacher's probabilities on the clean training ink + {1 - float(teacher.get('weight', 0)):.2f} × the "
-            f"label (the teacher agrees with the labels on {pct(teacher.get('train_top1'))} of that ink)."
-        )
+    lines += _teacher_lines(meta.get("teacher"), "- Distilled")
     lines.append(f"- Trained with {_trained_line(meta)}")
     return lines
+
+
+def _cascade_lines(report: dict) -> list[str]:
+    meta = report["meta"]
+    c = meta["cascade"]
+    first, fitted = c["first"], c.get("fitted_on", {})
+    where = (
+        f"chosen on {fitted['samples']:,} samples of {fitted['writers']} calibration writers as the lowest threshold "
+        f"at which no accuracy figure fell below the ensemble's alone; the first network answered "
+        f"{pct(fitted['answered_first'])} of them alone"
+        if "answered_first" in fitted
+        else f"kept from `{fitted['from_parent']}`, which it was fine-tuned from"
+        if "from_parent" in fitted
+        else "given on the command line"
+    )
+    share = report.get("answered_first")
+    on_val = f" On the validation writers the pen-path network answered {pct(share)} alone." if share else ""
+    lines = [
+        f"- A cascade: a pen-path network answers alone when its calibrated top probability is at least "
+        f"{c['threshold']:g} ({where}); otherwise the ink is rendered and the ensemble `{c['second'].get('version')}` "
+        f"answers. Joined by `{meta.get('command')}`.{on_val}",
+    ]
+    t_first = first.get("calibration", {}).get("temperature", 1.0)
+    if c.get("second_takes") == "first":
+        lines.append(
+            f"- First stage: the ensemble's own pen-path member `{first.get('version')}` (below) with a temperature of "
+            f"its own (T = {t_first}); where it is unsure, only the image CNN runs, its probabilities mixed with the "
+            "member's as the ensemble mixes them: those drawings get the ensemble's answer."
+        )
+        return lines
+    lines.append(
+        f"- First stage: `{first.get('version')}`, {first.get('parameters', 0):,} parameters, the pen path resampled "
+        f"to {meta.get('seq_len', 64)} points by `ml/sequence.py` (`{meta.get('sequence_version')}`), a 1-D CNN of "
+        f"width {first.get('config', {}).get('width', '?')}, T = {t_first}; nothing is rendered. "
+        f"Trained with {_trained_line(first)}"
+    )
+    return lines + _teacher_lines(first.get("teacher"), "- The first stage is distilled")
 
 
 def _model_lines(meta: dict) -> list[str]:
@@ -131,10 +172,11 @@ def _model_lines(meta: dict) -> list[str]:
             f"Output: 62 classes `{''.join(CLASSES)}`.",
             f"- Trained with {_trained_line(meta)}",
         ]
+    joined = meta.get("cascade", {}).get("second", meta).get("command")
     lines = [
         f"- An ensemble of {len(members)} models over the same ink: each family's probabilities averaged, then "
         f"mixed {meta.get('image_weight', 0.5):.2f} image / {1 - meta.get('image_weight', 0.5):.2f} sequence; "
-        f"joined by `{meta.get('command')}`. Output: 62 classes `{''.join(CLASSES)}`."
+        f"joined by `{joined}`. Output: 62 classes `{''.join(CLASSES)}`."
     ]
     for m in members:
         if m.get("kind", "image") == "image":
@@ -186,6 +228,8 @@ def _mnist_line(report: dict) -> str:
 def _preprocessing(meta: dict) -> str:
     if _pen_path_only(meta):
         return "pen-path features"
+    if "cascade" in meta:
+        return "pen-path features, and rendering for the drawings the first stage leaves to the ensemble"
     return "render and pen-path features" if meta.get("members") else "render"
 
 
@@ -202,6 +246,7 @@ def render_card(report: dict, figure: str, experiments: str = "") -> str:
         f"- Version `{meta.get('version')}`, {meta.get('parameters', 0):,} parameters, artifact "
         f"{report['artifact_bytes'] / 1e6:.2f} MB (TorchScript; class map and preprocessing "
         f"`{PREPROCESSING_VERSION}` inside).",
+        *(_cascade_lines(report) if "cascade" in meta else []),
         *_model_lines(meta),
         "",
         "## Data",
@@ -222,7 +267,7 @@ def render_card(report: dict, figure: str, experiments: str = "") -> str:
         "",
         "## Inference latency on this CPU",
         f"Per sample, preprocessing ({_preprocessing(meta)}) + forward "
-        "through the serving `Recognizer`: the best of three rounds' medians, "
+        "through the serving `Recognizer`: the best of three rounds' means, "
         f"{lat['torch_threads']} torch threads "
         f"({report['cpu']}, {os.cpu_count()} cores, load average {report['load']:.1f} while measuring):",
         "",

@@ -20,7 +20,8 @@ import numpy as np
 import onnx
 import torch
 
-from ml.artifact import META_NAME, load_artifact
+from ml.artifact import CASCADE_ONNX_INPUTS, CASCADE_ONNX_OUTPUTS, META_NAME, load_artifact, second_takes
+from ml.metadata import NUM_CLASSES
 from ml.serving import blank_inputs
 
 OPSET = 17
@@ -32,21 +33,60 @@ def _set_meta(model: onnx.ModelProto, meta: dict) -> None:
     entry.key, entry.value = META_NAME, json.dumps(meta, sort_keys=True)
 
 
-def _trace_to_onnx(module: torch.jit.ScriptModule, inputs: tuple[str, ...], path: Path) -> None:
-    example = tuple(torch.from_numpy(x) for x in blank_inputs(inputs, 2))
-    axes = {name: {0: "batch"} for name in (*inputs, "logits")}
+class _CascadeStages(torch.nn.Module):
+    """A cascade's two stages as one graph with an input set each (``ml.artifact.CASCADE_ONNX_INPUTS``)."""
+
+    def __init__(self, cascade: torch.jit.ScriptModule):
+        super().__init__()
+        self.cascade = cascade
+
+    def forward(self, first_seq: torch.Tensor, images: torch.Tensor, other: torch.Tensor):
+        return self.cascade.first_logp(first_seq), self.cascade.second_logp(images, other)
+
+
+def _trace_to_onnx(module: torch.jit.ScriptModule, inputs: tuple[str, ...], path: Path, takes: str | None) -> None:
+    if takes:  # a cascade: the stages' batches differ, the second sees only the rows the first was unsure of
+        module = torch.jit.script(_CascadeStages(module))
+        blank = blank_inputs(("sequence", "image", "sequence"), 2)
+        if takes == "first":
+            blank[2] = np.full((2, NUM_CLASSES), -np.log(NUM_CLASSES), np.float32)
+        names, outputs = list(CASCADE_ONNX_INPUTS[takes]), list(CASCADE_ONNX_OUTPUTS)
+        axes = {n: {0: "first" if i == 0 else "rest"} for i, n in enumerate(names)}
+        axes |= {outputs[0]: {0: "first"}, outputs[1]: {0: "rest"}}
+    else:
+        blank = blank_inputs(inputs, 2)
+        names, outputs = list(inputs), ["logits"]
+        axes = {name: {0: "batch"} for name in (*inputs, "logits")}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notice that it is the legacy one (see above)
         torch.onnx.export(
             module,
-            example,
+            tuple(torch.from_numpy(x) for x in blank),
             str(path),
             dynamo=False,
-            input_names=list(inputs),
-            output_names=["logits"],
+            input_names=names,
+            output_names=outputs,
             dynamic_axes=axes,
             opset_version=OPSET,
         )
+
+
+def _fold_shared_weights(path: Path) -> None:
+    """Rewire ``Identity`` nodes that alias an initializer to the initializer itself. The exporter writes a
+    weight two modules share once, behind such aliases (a cascade whose first stage is one of its ensemble's
+    members); int8 quantisation needs every convolution's weight to be an initializer."""
+    model = onnx.load(str(path))
+    weights = {t.name for t in model.graph.initializer}
+    alias = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Identity" and n.input[0] in weights}
+    if not alias:
+        return
+    kept = [n for n in model.graph.node if not (n.op_type == "Identity" and n.output[0] in alias)]
+    for node in kept:
+        for i, name in enumerate(node.input):
+            node.input[i] = alias.get(name, name)
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    onnx.save(model, str(path))
 
 
 def export_onnx(model_path: Path, out: Path, int8: bool = False) -> dict:
@@ -54,7 +94,8 @@ def export_onnx(model_path: Path, out: Path, int8: bool = False) -> dict:
     art = load_artifact(model_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
-    _trace_to_onnx(art.module.eval(), art.inputs, tmp)
+    _trace_to_onnx(art.module.eval(), art.inputs, tmp, second_takes(art.meta) if "cascade" in art.meta else None)
+    _fold_shared_weights(tmp)
     if int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -22,6 +22,7 @@ import torch
 from ml.artifact import load_artifact
 from ml.metadata import META_NAME
 from ml.registry import file_sha256
+from ml.training.cascade import rejoin_cascade
 from ml.training.ensemble import build_ensemble
 from ml.training.sources import Mix
 from ml.training.train import TrainConfig, train
@@ -36,6 +37,7 @@ class Member:
     kind: str  # "image" or "sequence"
     width: int
     init: Path  # weights to start from: an artifact or a checkpoint ({"model": state_dict})
+    first: bool = False  # a cascade's first stage, not an ensemble member
 
 
 @dataclass
@@ -69,23 +71,35 @@ def link_data(base: Path, snapshot: Path, into: Path, copies: int) -> Path:
     return into
 
 
+def _width(meta: dict, kind: str) -> int:
+    return int(meta.get("config", {}).get("width", 32 if kind == "image" else 64))
+
+
+def _init(state: dict, prefix: str, path: Path) -> Path:
+    """The weights under ``prefix`` as a checkpoint ``train``'s ``init_from`` reads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}}, path)
+    return path
+
+
 def members_of(parent: Path, work: Path) -> tuple[list[Member], float | None]:
-    """The networks to fine-tune, each with its starting weights, and the ensemble's image weight (None: single)."""
+    """The networks to fine-tune, each with its starting weights, and the ensemble's image weight (None: single).
+    A cascade's are its first stage and its ensemble's members."""
     art = load_artifact(parent)
     if art.inputs in ARCH_OF:
-        width = int(art.meta.get("config", {}).get("width", 32 if art.inputs == ("image",) else 64))
-        return [Member(art.inputs[0], width, parent)], None
+        return [Member(art.inputs[0], _width(art.meta, art.inputs[0]), parent)], None
     state = art.module.state_dict()
+    cascade = art.meta.get("cascade")
+    root = "second." if cascade else ""
     out, seen = [], {"image": 0, "sequence": 0}
     for meta in art.meta.get("members", []):
         kind = meta["kind"]
-        prefix = f"{PREFIX[kind]}.{seen[kind]}."
-        weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        init = work / f"init-{kind}-{seen[kind]}.pt"
-        init.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"model": weights}, init)
-        out.append(Member(kind, int(meta.get("config", {}).get("width", 32 if kind == "image" else 64)), init))
+        init = _init(state, f"{root}{PREFIX[kind]}.{seen[kind]}.", work / f"init-{kind}-{seen[kind]}.pt")
+        out.append(Member(kind, _width(meta, kind), init))
         seen[kind] += 1
+    if cascade and out and cascade.get("second_takes", "sequence") == "sequence":  # a first stage of its own
+        init = _init(state, "first.", work / "init-first.pt")
+        out.append(Member("sequence", _width(cascade["first"], "sequence"), init, first=True))
     if not out:
         raise ValueError(f"{parent} takes {list(art.inputs)} but names no members: cannot fine-tune it")
     return out, float(art.meta.get("image_weight", 0.5))
@@ -107,7 +121,7 @@ def retrain(cfg: RetrainConfig, echo=print) -> dict:
     parent_meta = load_artifact(cfg.parent).meta
     data = link_data(cfg.base_data, Path(cfg.snapshot), cfg.work / "data", cfg.snapshot_weight)
     members, image_weight = members_of(cfg.parent, cfg.work)
-    outs: dict[str, list[Path]] = {"image": [], "sequence": []}
+    outs: dict[str, list[Path]] = {"image": [], "sequence": [], "first": []}
     for i, m in enumerate(members):
         out = cfg.out if image_weight is None else cfg.work / f"member-{i}-{m.kind}.pt"
         echo(f"fine-tuning {m.kind} network {i + 1}/{len(members)} from {m.init.name}")
@@ -131,8 +145,13 @@ def retrain(cfg: RetrainConfig, echo=print) -> dict:
             ),
             echo=echo,
         )
-        outs[m.kind].append(out)
-    if image_weight is not None:
+        outs["first" if m.first else m.kind].append(out)
+    if "cascade" in parent_meta and image_weight is not None:
+        second = cfg.work / "second.pt"
+        build_ensemble(outs["image"], outs["sequence"], second, f"{cfg.version}-second", cfg.command, image_weight)
+        first = outs["first"][0] if outs["first"] else None  # None: the ensemble's own member goes first
+        rejoin_cascade(first, second, cfg.out, parent_meta, cfg.version, cfg.command)
+    elif image_weight is not None:
         build_ensemble(outs["image"], outs["sequence"], cfg.out, cfg.version, cfg.command, image_weight)
     return amend_meta(
         cfg.out,

@@ -14,13 +14,7 @@ from ml.training.distill import soft_targets, teacher_probabilities
 from ml.training.ensemble import build_ensemble
 from ml.training.train import train
 from tests.helpers import sample_ink
-from tests.synthetic_data import make_data_dir
 from tests.unit.ml.test_train import tiny_config
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return make_data_dir(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="module")

@@ -101,3 +101,33 @@ def test_a_changed_snapshot_is_refused(tmp_path, parent, snapshot, data_dir):
     (bad / "train.jsonl").write_text("")
     with pytest.raises(ValueError, match="sha256"):
         retrain(_config(tmp_path, parent, bad, data_dir), echo=lambda m: None)
+
+
+@pytest.fixture(scope="module", params=["student", "member"])
+def cascade_parent(request, tmp_path_factory, data_dir, parent):
+    """The tiny ensemble behind a pen-path first stage, as ``inkbus cascade`` joins them: a network of its own, or
+    the ensemble's own pen-path member."""
+    from ml.training.cascade import build_cascade
+
+    root = tmp_path_factory.mktemp("cascade")
+    first = None
+    if request.param == "student":
+        first = root / "first.pt"
+        cfg = TrainConfig(data_dir=data_dir, out=first, checkpoint_dir=root / "ckpt", arch="seq", width=8,
+                          epochs=1, batch_size=64, mix=TINY, version="parent-first", seed=5)  # fmt: skip
+        train(cfg, echo=lambda m: None)
+    build_cascade(first, parent, root / "cascade.pt", "parent-cascade", "test", threshold=0.42)
+    return root / "cascade.pt"
+
+
+def test_a_cascade_is_fine_tuned_stage_by_stage_and_keeps_its_threshold(tmp_path, cascade_parent, snapshot, data_dir):
+    meta = retrain(_config(tmp_path, cascade_parent, snapshot, data_dir, lr=0.0), echo=lambda m: None)
+    art = load_artifact(tmp_path / "cand.pt")
+    parent = load_artifact(cascade_parent).meta["cascade"]
+    assert art.version == "cand-1" and meta["parent"] == "parent-cascade"
+    assert meta["cascade"]["threshold"] == 0.42 and meta["cascade"]["second_takes"] == parent["second_takes"]
+    assert meta["retrain"]["members"] == (3 if parent["second_takes"] == "sequence" else 2)
+    assert meta["cascade"]["fitted_on"] == {"from_parent": "parent-cascade"}
+    before, after = _params(cascade_parent), _params(tmp_path / "cand.pt")
+    assert before.keys() == after.keys() and any(k.startswith("second.") for k in before)
+    assert all(torch.equal(before[k], after[k]) for k in before)  # every stage started from its own weights

@@ -17,12 +17,6 @@ from ml.training.sagemaker_entry import normalise_flags, sagemaker_defaults
 from ml.training.sources import Mix
 from ml.training.train import TrainConfig, pick_device, train
 from tests.settings import SHARED_DATA
-from tests.synthetic_data import make_data_dir
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return make_data_dir(tmp_path_factory.mktemp("data"))
 
 
 def read_log(path):

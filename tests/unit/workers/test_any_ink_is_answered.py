@@ -77,19 +77,22 @@ def test_any_ink_within_the_limits_is_answered_once_at_bounded_cost(rig, batch):
         return real(dabs, *args, **kw)
 
     recognizer = worker.engine.recognizer
-    forward = recognizer.probabilities
 
-    def checked(*inputs):  # a float32 subnormal multiplies the forward pass's cost ~100x
-        for x in inputs:
-            if x.dtype == np.float32:
-                assert not ((x != 0) & (np.abs(x) < np.finfo(np.float32).tiny)).any(), "subnormal model input"
-        return forward(*inputs)
+    def checked(forward):  # a float32 subnormal multiplies the forward pass's cost ~100x
+        def check(*inputs):
+            for x in inputs:
+                if x.dtype == np.float32:
+                    assert not ((x != 0) & (np.abs(x) < np.finfo(np.float32).tiny)).any(), "subnormal model input"
+            return forward(*inputs)
+
+        return check
 
     ledger = Ledger()
     deliveries = [ledger.deliver(RecognizeJob(ink=ink, reply_to="prop").model_dump(mode="json")) for ink in batch]
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ml.raster, "render_dabs", counted)
-        mp.setattr(recognizer, "probabilities", checked)
+        for name in ("probabilities", "first_logp", "second_logp"):  # one forward, or a cascade's two stages
+            mp.setattr(recognizer, name, checked(getattr(recognizer, name)))
         worker._flush(deliveries, producer)
     answers = {}
     while (m := tap.get(no_ack=True)) is not None:

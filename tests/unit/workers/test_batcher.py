@@ -17,7 +17,6 @@ from kombu import Connection, Producer, Queue
 
 from bus.schemas import RecognizeJob, Supersede
 from bus.topology import EVENTS_EXCHANGE, JOB_QUEUE_NAME, JOBS_EXCHANGE, RK_RECOGNIZE
-from ml.recognizer import FEATURES
 from tests.helpers import Ledger, sample_ink, wait_until
 from workers.batcher import BatchingConsumer
 from workers.engine import RecognitionEngine
@@ -133,15 +132,7 @@ def test_a_supersede_notice_makes_an_older_job_delivered_later_stale(worker, eve
     assert [e["seq"] for _, e in events.read()] == [5]
 
 
-def test_one_job_that_cannot_be_rendered_costs_only_its_own_answer(worker, events, monkeypatch):
-    real = FEATURES["image"]
-
-    def image(inks):
-        if any(s[-1].tolist() == [777, 1] for ink in inks for s in ink):
-            raise FloatingPointError("a rendering bug one ink triggers")
-        return real(inks)
-
-    monkeypatch.setitem(FEATURES, "image", image)
+def test_one_job_that_cannot_be_rendered_costs_only_its_own_answer(worker, events, fail_features_on_one_ink):
     ledger = Ledger()
     batch = [ledger.deliver(job(i)) for i in range(5)]
     batch.insert(3, ledger.deliver(job(5) | {"ink": {"strokes": [[[0, 0], [777, 1]]]}}))

@@ -1,5 +1,4 @@
 from bus.schemas import RecognizeJob
-from ml.recognizer import FEATURES
 from tests.helpers import sample_ink
 from workers.engine import RecognitionEngine
 
@@ -39,19 +38,11 @@ def test_an_ink_too_small_to_have_a_shape_is_degenerate_and_its_batch_is_answere
     assert all(e.timings.batch_size == 30 for e in events if e.type == "prediction")
 
 
-def test_a_job_that_fails_to_render_is_answered_internal_error_alone(recognizer, monkeypatch):
+def test_a_job_that_fails_to_render_is_answered_internal_error_alone(recognizer, fail_features_on_one_ink):
     """A rasteriser bug that only one ink triggers: the batch is rerun job by job, the others answered."""
     jobs = _jobs(6)
     culprit = jobs[2].model_copy(update={"ink": {"strokes": [[[0, 0], [777, 1]]]}})
     jobs[2] = culprit
-    real = FEATURES["image"]
-
-    def image(inks):
-        if any(s[-1].tolist() == [777, 1] for ink in inks for s in ink):
-            raise FloatingPointError("a rendering bug")
-        return real(inks)
-
-    monkeypatch.setitem(FEATURES, "image", image)
     events = RecognitionEngine(recognizer, "w").run(jobs)
     assert [e.type for e in events] == ["prediction"] * 2 + ["error"] + ["prediction"] * 3
     assert events[2].code == "internal_error" and events[2].job_id == culprit.job_id
@@ -61,14 +52,14 @@ def test_a_job_that_fails_to_render_is_answered_internal_error_alone(recognizer,
 
 
 def test_a_forward_pass_that_fails_for_the_batch_is_retried_job_by_job(recognizer, monkeypatch):
-    real = recognizer.probabilities
+    real = recognizer.recognize
 
-    def only_singles(*inputs):
-        if len(inputs[0]) > 1:
+    def only_singles(inks):
+        if len(inks) > 1:
             raise RuntimeError("out of memory for a batch")
-        return real(*inputs)
+        return real(inks)
 
-    monkeypatch.setattr(recognizer, "probabilities", only_singles)
+    monkeypatch.setattr(recognizer, "recognize", only_singles)
     events = RecognitionEngine(recognizer, "w").run(_jobs(4))
     assert [e.type for e in events] == ["prediction"] * 4
     assert all(e.timings.batch_size == 1 for e in events)
