@@ -67,6 +67,11 @@ class OnnxRecognizer(BaseRecognizer):
         self.classes = tuple(self.meta["classes"])
         self.version = str(self.meta.get("version", "unknown"))
         self._read_meta()
+        # A cascade's stage not wanted in a call gets empty batches: made once, not on every recognition.
+        images, other = blank_inputs(("image", "sequence"), 0)
+        if self.second_takes == "first":
+            other = np.zeros((0, NUM_CLASSES), np.float32)
+        self._no_first, self._no_second = blank_inputs(("sequence",), 0)[0], (images, other)
         self._warm_up()
 
     def logits(self, *inputs: np.ndarray) -> np.ndarray:
@@ -83,13 +88,10 @@ class OnnxRecognizer(BaseRecognizer):
         return self.session.run(None, {name: np.ascontiguousarray(x) for name, x in feed})
 
     def first_logp(self, seq: np.ndarray) -> np.ndarray:
-        images, other = blank_inputs(("image", "sequence"), 0)
-        if self.second_takes == "first":
-            other = np.zeros((0, NUM_CLASSES), np.float32)
-        return self._stages(seq, images, other)[0]
+        return self._stages(seq, *self._no_second)[0]
 
     def second_logp(self, images: np.ndarray, other: np.ndarray) -> np.ndarray:
-        return self._stages(blank_inputs(("sequence",), 0)[0], images, other)[1]
+        return self._stages(self._no_first, images, other)[1]
 
     def probabilities(self, *inputs: np.ndarray) -> np.ndarray:
         return calibrated(self.logits(*inputs).astype(np.float32), self.temperature)

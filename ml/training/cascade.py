@@ -131,34 +131,39 @@ def choose_threshold(first: np.ndarray, second: np.ndarray, y: np.ndarray) -> tu
     return 1.0, {"answered_first": float(sure.mean()), "cascade": alone, "second_alone": alone}
 
 
-def second_takes(module: InkCascade | MemberCascade) -> str:
+def _takes(module: InkCascade | MemberCascade) -> str:
     """What a cascade's second stage takes beside the images: the pen path, or the first stage's output."""
     return "first" if isinstance(module, MemberCascade) else "sequence"
 
 
-@torch.inference_mode()
-def stage_outputs(module: InkCascade | MemberCascade, inks: list, bs: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Both stages' calibrated log-probabilities for every ink (what ``forward`` chooses between)."""
+def _batches(inks: list, names: tuple[str, ...], bs: int = 512):
+    """The serving feature code's inputs for ``inks``, ``bs`` at a time, as tensors."""
     from ml.serving import model_inputs
 
-    firsts, seconds = [], []
     for i in range(0, len(inks), bs):
-        images, seq = (torch.from_numpy(x) for x in model_inputs(("image", "sequence"), inks[i : i + bs]))
+        yield [torch.from_numpy(x) for x in model_inputs(names, inks[i : i + bs])]
+
+
+@torch.inference_mode()
+def stage_outputs(module: InkCascade | MemberCascade, inks: list) -> tuple[np.ndarray, np.ndarray]:
+    """Both stages' calibrated log-probabilities for every ink (what ``forward`` chooses between)."""
+    firsts, seconds = [], []
+    for images, seq in _batches(inks, ("image", "sequence")):
         first = module.first_logp(seq)
         firsts.append(first.numpy())
-        seconds.append(module.second_logp(images, first if second_takes(module) == "first" else seq).numpy())
+        seconds.append(module.second_logp(images, first if _takes(module) == "first" else seq).numpy())
     return np.concatenate(firsts), np.concatenate(seconds)
 
 
 @torch.inference_mode()
-def _member_temperature(ensemble: nn.Module, src: Sources, bs: int = 512) -> float:
-    from ml.serving import model_inputs
+def _first_temperature(module: MemberCascade, src: Sources) -> float:
+    """The first stage's temperature on the calibration writers (its log-probabilities at T = 1 differ from its
+    logits by a constant per row, which the softmax ignores)."""
     from ml.training.calibrate import fit_temperature
 
-    net = getattr(ensemble.seq_nets, "0")
-    logits = [net(torch.from_numpy(model_inputs(("sequence",), src.ink_calib[i : i + bs])[0])).numpy()
-              for i in range(0, len(src.ink_calib), bs)]  # fmt: skip
-    return fit_temperature(np.concatenate(logits), src.ink_calib_y)
+    module.t_first = 1.0
+    logp = np.concatenate([module.first_logp(seq).numpy() for (seq,) in _batches(src.ink_calib, ("sequence",))])
+    return fit_temperature(logp, src.ink_calib_y)
 
 
 def _member(meta: dict, kind: str) -> dict:
@@ -172,6 +177,15 @@ def _calibration_writers(data_dir: Path | None) -> Sources:
     if not len(src.ink_calib):
         raise ValueError(f"no calibration writers in {data_dir}")
     return src
+
+
+def _join(first, second, threshold: float, t_first: float, t_second: float):
+    """The cascade module and its first stage's metadata: ``first`` an artifact, or None for the ensemble's member."""
+    if first is None:
+        weight = float(second.meta.get("image_weight", 0.5))
+        module: InkCascade | MemberCascade = MemberCascade(second.module, threshold, t_first, t_second, weight)
+        return module.eval(), _member(_seq_member(second.meta), "sequence")
+    return InkCascade(first.module, second.module, threshold, t_first, t_second).eval(), _member(first.meta, "sequence")
 
 
 def build_cascade(
@@ -191,17 +205,11 @@ def build_cascade(
     first, second = _stages(first_path, second_path)
     # the writers fit the threshold, and a member's own temperature where they are given
     src = _calibration_writers(data_dir) if threshold is None or (first is None and data_dir) else None
-    if first is None:
-        t_first = _member_temperature(second.module, src) if src else 1.0
-        weight = float(second.meta.get("image_weight", 0.5))
-        t_second = temperature_of(second.meta)
-        module: InkCascade | MemberCascade = MemberCascade(second.module, threshold or 0.5, t_first, t_second, weight)
-        first_meta = _member(_seq_member(second.meta), "sequence") | {"calibration": {"temperature": round(t_first, 5)}}
-    else:
-        module = InkCascade(first.module, second.module, threshold or 0.5, temperature_of(first.meta),
-                            temperature_of(second.meta))  # fmt: skip
-        first_meta = _member(first.meta, "sequence")
-    module.eval()
+    t_first = temperature_of(first.meta) if first is not None else 1.0
+    module, first_meta = _join(first, second, threshold or 0.5, t_first, temperature_of(second.meta))
+    if isinstance(module, MemberCascade) and src is not None:
+        module.t_first = t_first = _first_temperature(module, src)
+    first_meta |= {"calibration": {"temperature": round(t_first, 5)}} if first is None else {}
     fitted: dict = {"given": True}
     if threshold is None and src is not None:
         a, b = stage_outputs(module, src.ink_calib)
@@ -230,15 +238,8 @@ def rejoin_cascade(
     cascade = parent["cascade"]
     t_first = float(cascade["first"].get("calibration", {}).get("temperature", 1.0))
     t_second = float(cascade["second"].get("calibration", {}).get("temperature", 1.0))
-    threshold = float(cascade["threshold"])
-    if first is None:
-        weight = float(second.meta.get("image_weight", 0.5))
-        module: InkCascade | MemberCascade = MemberCascade(second.module, threshold, t_first, t_second, weight)
-        first_meta = _member(_seq_member(second.meta), "sequence")
-    else:
-        module = InkCascade(first.module, second.module, threshold, t_first, t_second)
-        first_meta = _member(first.meta, "sequence")
-    meta = _meta(module.eval(), first_meta | {"calibration": {"temperature": t_first}}, second.meta, version, command)
+    module, first_meta = _join(first, second, float(cascade["threshold"]), t_first, t_second)
+    meta = _meta(module, first_meta | {"calibration": {"temperature": t_first}}, second.meta, version, command)
     meta["cascade"] |= {"threshold": cascade["threshold"], "fitted_on": {"from_parent": parent.get("version")}}
     meta["cascade"]["second"]["calibration"] = {"temperature": t_second}
     save_artifact(module, out, meta)
@@ -266,7 +267,7 @@ def _stages(first_path: Path | None, second_path: Path):
 
 def _meta(module: InkCascade | MemberCascade, first: dict, second: dict, version: str, command: str) -> dict:
     # a member first stage's training is already in the ensemble's minutes
-    minutes = float(second.get("train_minutes", 0)) + (second_takes(module) == "sequence") * float(
+    minutes = float(second.get("train_minutes", 0)) + (_takes(module) == "sequence") * float(
         first.get("train_minutes", 0)
     )
     return {
@@ -279,7 +280,7 @@ def _meta(module: InkCascade | MemberCascade, first: dict, second: dict, version
         "members": second.get("members", []),
         "cascade": {
             "first": first,
-            "second_takes": second_takes(module),
+            "second_takes": _takes(module),
             "second": {k: second[k] for k in ("version", "parameters", "calibration", "command") if k in second},
         },
         "train_minutes": round(minutes, 2),
