@@ -53,6 +53,11 @@ def _bounded_meta(value: dict) -> dict:
 Meta = Annotated[dict[str, Any], AfterValidator(_bounded_meta)]
 
 
+# Publish a message as ``message.model_dump_json()`` with these: pydantic encodes it once, where a dict would be
+# built first and then encoded again by kombu's serializer (the edge and the workers do this for every job).
+JSON_CONTENT = {"content_type": "application/json", "content_encoding": "utf-8"}
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 

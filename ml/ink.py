@@ -81,8 +81,8 @@ def stroke_array(stroke: list, si: int, limits: Limits = DEFAULT_LIMITS) -> np.n
             except OverflowError:  # an integer too large for a float
                 values = np.array([np.inf])
             if np.isfinite(values).all():
-                if sizes == {2}:
-                    arr = values.reshape(-1, 2)
+                if len(sizes) == 1:  # every point [x, y] or every point [x, y, t] (the page sends times)
+                    arr = values.reshape(len(stroke), -1)[:, :2]
                 else:  # some points carry a time: pick x and y by each point's offset in the flat list
                     lens = np.fromiter(map(len, stroke), np.int64, len(stroke))
                     starts = np.cumsum(lens) - lens
@@ -124,11 +124,9 @@ def _short_stroke_ok(stroke: list, bound: float) -> bool:
 _FLOAT_MAX = float(np.finfo(np.float64).max)
 
 
-def validate_ink(obj, limits: Limits = DEFAULT_LIMITS) -> list[np.ndarray]:
-    """Check an ink object and return its strokes as ``float64`` arrays of shape (n, 2).
-
-    Empty strokes are dropped; a drawing with no points left is ``empty_ink``.
-    """
+def _nonempty_strokes(obj, limits: Limits):
+    """The ink's non-empty strokes with their indices, after the checks that need no point: the container,
+    the stroke count, each stroke's type and the running point count (checked before a stroke's points are)."""
     if not isinstance(obj, dict):
         raise InkError("invalid_ink", 'ink must be a JSON object {"strokes": [...]}')
     strokes = obj.get("strokes")
@@ -137,7 +135,6 @@ def validate_ink(obj, limits: Limits = DEFAULT_LIMITS) -> list[np.ndarray]:
     if len(strokes) > limits.max_strokes:
         raise InkError("too_many_strokes", f"at most {limits.max_strokes} strokes are accepted, got {len(strokes)}")
     total = 0
-    out: list[np.ndarray] = []
     for si, stroke in enumerate(strokes):
         if not isinstance(stroke, list):
             raise InkError("invalid_ink", f"stroke {si} must be a list of points")
@@ -145,10 +142,39 @@ def validate_ink(obj, limits: Limits = DEFAULT_LIMITS) -> list[np.ndarray]:
         if total > limits.max_points:
             raise InkError("too_many_points", f"at most {limits.max_points} points are accepted in one ink")
         if stroke:
-            out.append(stroke_array(stroke, si, limits))
+            yield si, stroke
+
+
+EMPTY = "the drawing is empty: draw a character first"
+
+
+def validate_ink(obj, limits: Limits = DEFAULT_LIMITS) -> list[np.ndarray]:
+    """Check an ink object and return its strokes as ``float64`` arrays of shape (n, 2).
+
+    Empty strokes are dropped; a drawing with no points left is ``empty_ink``.
+    """
+    out = [stroke_array(stroke, si, limits) for si, stroke in _nonempty_strokes(obj, limits)]
     if not out:
-        raise InkError("empty_ink", "the drawing is empty: draw a character first")
+        raise InkError("empty_ink", EMPTY)
     return out
+
+
+def checked_extent(obj, limits: Limits = DEFAULT_LIMITS) -> float:
+    """``extent(validate_ink(obj))`` with the same errors, without keeping the arrays: the check before a job
+    is published, at every pen-up, where a plain loop checks a short stroke faster than numpy builds it."""
+    lo_x = lo_y = math.inf
+    hi_x = hi_y = -math.inf
+    for si, stroke in _nonempty_strokes(obj, limits):
+        if len(stroke) <= SHORT_STROKE and _short_stroke_ok(stroke, limits.max_abs_coord):
+            xs, ys = [float(p[0]) for p in stroke], [float(p[1]) for p in stroke]
+            lo_x, hi_x, lo_y, hi_y = min(lo_x, *xs), max(hi_x, *xs), min(lo_y, *ys), max(hi_y, *ys)
+        else:
+            arr = stroke_array(stroke, si, limits)
+            (x0, y0), (x1, y1) = arr.min(axis=0), arr.max(axis=0)
+            lo_x, hi_x, lo_y, hi_y = min(lo_x, x0), max(hi_x, x1), min(lo_y, y0), max(hi_y, y1)
+    if lo_x == math.inf:
+        raise InkError("empty_ink", EMPTY)
+    return float(max(hi_x - lo_x, hi_y - lo_y))
 
 
 def check_size(raw: bytes | str, limits: Limits = DEFAULT_LIMITS) -> None:

@@ -24,7 +24,7 @@ from kombu import Producer
 
 from bus.connection import connect, ensure_connected, queue_stats, set_io_timeout
 from bus.consumer import drain
-from bus.schemas import RecognizeJob, Supersede
+from bus.schemas import JSON_CONTENT, RecognizeJob, Supersede
 from bus.topology import CONTROL_EXCHANGE, JOBS_EXCHANGE, RK_RECOGNIZE, declare_topology, job_delivery_mode
 from foundation.settings import Settings
 
@@ -60,6 +60,7 @@ class JobPublisher:
         self.superseded = 0
         self.replaced = 0  # pooled connections found dead and dropped (reopened on next use)
         self._returned: set[str] = set()  # job ids the broker could not route (``_on_return``)
+        self._delivery_mode = job_delivery_mode(settings.queues)  # once: ``settings.queues`` builds an object
 
     # -- connection
     def _ensure(self, slot: _Slot, deadline: float) -> Producer:
@@ -135,10 +136,10 @@ class JobPublisher:
             self._give(slot)
         raise AssertionError("unreachable")
 
-    def _publish(self, body: dict, deadline: float, **kw) -> None:
+    def _publish(self, body: str, deadline: float, **kw) -> None:
         def send(producer: Producer) -> None:
             wait = max(0.001, min(self.settings.publish_confirm_timeout_s, deadline - time.monotonic()))
-            producer.publish(body, timeout=wait, confirm_timeout=wait, **kw)
+            producer.publish(body, timeout=wait, confirm_timeout=wait, **JSON_CONTENT, **kw)
 
         self._retry(deadline, send)
 
@@ -189,14 +190,14 @@ class JobPublisher:
                     self.superseded += 1
                 self._outstanding[job.drawing_id] = (job.job_id, job.seq)
         if notice is not None:
-            notice_body = notice.model_dump(mode="json")
+            notice_body = notice.model_dump_json()
             self._publish(notice_body, deadline, exchange=CONTROL_EXCHANGE, routing_key="", delivery_mode=1)
         self._publish(
-            job.model_dump(mode="json"),
+            job.model_dump_json(),
             deadline,
             exchange=JOBS_EXCHANGE,
             routing_key=RK_RECOGNIZE,
-            delivery_mode=job_delivery_mode(self.settings.queues),
+            delivery_mode=self._delivery_mode,
             expiration=ttl_s,
             message_id=job.job_id,
             timestamp=int(time.time()),

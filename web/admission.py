@@ -6,10 +6,8 @@ wording per code. Then the job is published (and, over HTTP, its answer awaited)
 
 from __future__ import annotations
 
-import numpy as np
-
 from bus.schemas import RecognizeJob
-from ml.ink import InkError, is_degenerate, validate_ink
+from ml.ink import MIN_EXTENT, InkError, checked_extent
 from producers.publisher import BusUnavailable
 from web.bridge import ReplyTimeout
 
@@ -26,11 +24,10 @@ class Refused(Exception):
         self.code, self.message = code, message
 
 
-def admit(bridge, ink: dict) -> list[np.ndarray]:
-    """Check ``ink`` and the bus before publishing; return the strokes or raise ``Refused``."""
+def admit(bridge, ink: dict) -> None:
+    """Check ``ink`` and the bus before publishing, or raise ``Refused``."""
     try:
-        strokes = validate_ink(ink)
-        if is_degenerate(strokes):
+        if checked_extent(ink) <= MIN_EXTENT:  # ml.ink.is_degenerate's rule
             raise InkError("degenerate_ink", DOT)
     except InkError as exc:
         raise Refused(exc.code, exc.message) from None
@@ -39,7 +36,6 @@ def admit(bridge, ink: dict) -> list[np.ndarray]:
         raise Refused("broker_unavailable", BROKER_DOWN)
     if stats[1] == 0:
         raise Refused("no_workers", NO_WORKERS)
-    return strokes
 
 
 def publish(bridge, job: RecognizeJob, wait_s: float | None = None) -> dict | None:

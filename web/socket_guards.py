@@ -16,7 +16,7 @@ import re
 
 from socketio import packet
 
-from web.sockets import LOG_LIMIT, DrawingSessions, EventError
+from web.sockets import LOG_LIMIT, PACKET, DrawingSessions, EventError
 
 log = logging.getLogger("inkbus.sockets")
 _ACK_ID = re.compile(r"[25](?:\d{1,6}-)?(?:/[^,]{0,200},)?(\d{1,15})")
@@ -33,10 +33,15 @@ def guard_packets(socketio, sessions: DrawingSessions) -> None:
     handle = server._handle_eio_message
 
     def on_message(eio_sid, data):
+        # Its length bounds the size check (web/sockets.py, PACKET). Only a plain event's text ("2..."): a
+        # binary event's last message is an attachment, and its payload holds the bytes.
+        PACKET.chars = len(data) if isinstance(data, str) and data[:1] == "2" else None
         try:
             return handle(eio_sid, data)
         except Exception as exc:  # whatever a packet breaks in the library, the client hears why
             _refuse(server, sessions, eio_sid, data, exc)
+        finally:
+            PACKET.chars = None
 
     server.eio.on("message", on_message)
 

@@ -30,6 +30,13 @@ from web.admission import Refused, admit, publish
 log = logging.getLogger("inkbus.sockets")
 LOG_LIMIT = LogLimiter()  # per connection: repeated failures of one client cost a few log lines
 
+# The text of the event packet being handled (set by web/socket_guards.py; per greenlet or thread). Re-encoding
+# a JSON value compactly makes it at most this many times longer than its text (a character outside ASCII
+# becomes a 12-character surrogate pair escape, "1e15" becomes "1000000000000000.0"), so a packet under the
+# limit divided by it needs no re-encoding to be known small enough: the usual case, every streamed chunk.
+PACKET = threading.local()
+JSON_GROWTH = 12
+
 
 class EventError(Exception):
     """A rejected event: sent to the client as ``error`` {"code", "message"}; the connection stays up."""
@@ -146,6 +153,9 @@ class DrawingSessions:
             payload = {}
         if not isinstance(payload, dict):
             raise EventError("invalid_event", "the event payload must be a JSON object")
+        text = getattr(PACKET, "chars", None)  # None for a packet with binary attachments: re-encode to find them
+        if text is not None and text * JSON_GROWTH <= self.settings.socket_max_payload_bytes:
+            return d, payload
         try:
             size = len(json.dumps(payload, separators=(",", ":")))
         except (TypeError, ValueError, RecursionError):  # a binary attachment, or nesting past the limit

@@ -11,7 +11,6 @@ and dead-lettered alone, and the rest of its batch is answered as usual.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -25,7 +24,7 @@ from pydantic import ValidationError
 
 from bus.connection import corked
 from bus.consumer import ResilientConsumer, dead_letter_on_failure, drain, is_transport_error, take_ready
-from bus.schemas import RecognizeJob, Supersede
+from bus.schemas import JSON_CONTENT, RecognizeJob, Supersede
 from bus.topology import ALERT_SOURCE, EVENTS_EXCHANGE, control_queue, declare_topology, event_routing_key, job_queue
 from foundation.settings import Settings
 from observability.metrics import JobStats, observe_batch
@@ -185,7 +184,7 @@ class BatchingConsumer(ResilientConsumer):
                 continue
             if job.job_id in self._done:  # redelivered after we answered: answer again, compute nothing
                 rk, event = self._done[job.job_id]
-                producer.publish(json.loads(event), routing_key=rk)
+                producer.publish(event, routing_key=rk, **JSON_CONTENT)
                 message.ack()
                 self.stats["duplicates"] += 1
                 continue
@@ -233,9 +232,9 @@ class BatchingConsumer(ResilientConsumer):
     def _answer(self, job: RecognizeJob, message, event, producer) -> None:
         """Publish one job's event, then settle its message: ack an answer, dead-letter an error."""
         try:
-            body = event.model_dump(mode="json")
+            body = event.model_dump_json()
             rk = event_routing_key(event.type, job.reply_to)
-            producer.publish(body, routing_key=rk)
+            producer.publish(body, routing_key=rk, **JSON_CONTENT)
         except Exception as exc:
             if is_transport_error(self._conn, exc):
                 raise
@@ -247,7 +246,7 @@ class BatchingConsumer(ResilientConsumer):
             message.reject(requeue=False)  # keep it in the dead-letter queue for inspection
             self.stats["failed" if event.code == "internal_error" else "invalid"] += 1
         else:
-            self._done.put(job.job_id, (rk, json.dumps(body)))
+            self._done.put(job.job_id, (rk, body))
             message.ack()
             self.stats["answered"] += 1
 

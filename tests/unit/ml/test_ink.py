@@ -237,3 +237,34 @@ def test_the_chunk_check_bounds_x_and_y_and_only_asks_a_time_to_be_a_finite_numb
     with pytest.raises(InkError) as exc:
         check_stroke([[0, True]], 0)
     assert exc.value.code == "invalid_ink"
+
+
+ink_strokes = st.lists(st.lists(chunk_points, max_size=70), max_size=6)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(ink_strokes, json_values), st.sampled_from([1e6, 10.0]))
+def test_the_pre_publish_extent_agrees_with_the_arrays_in_value_and_in_every_refusal(strokes, bound):
+    """checked_extent (plain loops for short strokes) must equal extent(validate_ink(...)) or refuse alike."""
+    from ml.ink import checked_extent, extent
+
+    limits = Limits(max_abs_coord=bound)
+    obj = {"strokes": strokes}
+
+    def outcome(fn):
+        try:
+            return fn(obj)
+        except InkError as exc:
+            return exc.code, exc.message
+
+    assert outcome(lambda o: checked_extent(o, limits)) == outcome(lambda o: extent(validate_ink(o, limits)))
+
+
+@pytest.mark.parametrize("tiny", [5e-324, 1e-310, MIN_EXTENT, 3 * MIN_EXTENT])
+def test_the_pre_publish_extent_sees_a_dot_as_the_arrays_do(tiny):
+    from ml.ink import checked_extent
+
+    for obj in ({"strokes": [[[0, 0], [tiny, 0]]]}, {"strokes": [[[1e6, -1e6]], [], [[1e6, -1e6 + tiny / 2, 7]]]}):
+        assert (checked_extent(obj) <= MIN_EXTENT) == is_degenerate(validate_ink(obj))
+    long = {"strokes": [[[i * tiny / 100, 0] for i in range(101)]]}  # past the plain loop: numpy's path
+    assert checked_extent(long) == pytest.approx(tiny) and (checked_extent(long) <= MIN_EXTENT) == (tiny <= MIN_EXTENT)

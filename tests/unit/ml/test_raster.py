@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ml.ink import validate_ink
 from ml.metadata import BOX_SIZE, IMAGE_SIZE
-from ml.raster import MAX_DABS, ink_to_dabs, render, render_batch
+from ml.raster import MAX_DABS, batch_to_dabs, ink_to_dabs, render, render_batch
 from tests.helpers import sample_ink
 
 
@@ -119,3 +121,36 @@ def test_strokes_are_drawn_at_half_pixel_steps_end_to_end():
     assert len(dabs) == (40 + 1) + (8 + 1) + 1  # 20 px and 4 px of line, both ends, and a dot
     steps = np.hypot(*np.diff(dabs[:41], axis=0).T)
     assert steps == pytest.approx(np.full(40, 0.5))
+
+
+coordinate = st.one_of(st.integers(-(10**6), 10**6), st.floats(-1e6, 1e6), st.sampled_from([0.0, 5e-324, 1e-7, 3.5]))
+stroke = st.lists(st.lists(coordinate, min_size=2, max_size=3), min_size=1, max_size=40)
+drawn = st.lists(stroke, min_size=1, max_size=8).map(lambda s: validate_ink({"strokes": s}))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(drawn, min_size=0, max_size=9))
+def test_pen_positions_made_for_a_whole_batch_equal_those_made_one_ink_at_a_time(batch):
+    """Training and serving render batches; the model was trained on ink_to_dabs' values: equal to the bit."""
+    together = batch_to_dabs(batch)
+    assert len(together) == len(batch)
+    for strokes, dabs in zip(batch, together, strict=True):
+        alone = ink_to_dabs(strokes)
+        assert dabs.shape == alone.shape and np.array_equal(dabs, alone)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        [_zigzag(4096)],  # past MAX_DABS: a longer step
+        [_zigzag(64, 1e6) for _ in range(64)],  # the most strokes, each past the budget
+        [[(3, 3)], [(3, 3), (3, 3)], [(3, 3)]],  # a dot drawn three times
+        [[(0, 0), (1e-310, 0)]],  # an extent below a dot's
+    ],
+)
+def test_a_batch_of_unusual_inks_among_real_ones_is_drawn_as_each_alone(odd):
+    real = [validate_ink(s) for s in sample_ink()[:20]]
+    batch = [*real[:7], ink(*odd), *real[7:]]
+    for strokes, dabs in zip(batch, batch_to_dabs(batch), strict=True):
+        assert np.array_equal(dabs, ink_to_dabs(strokes))
+    assert np.array_equal(render_batch(batch), np.stack([render(s) for s in batch]))

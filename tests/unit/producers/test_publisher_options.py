@@ -4,12 +4,13 @@ the mandatory flag, every timeout and deadline, the pooled channels' upkeep and 
 
 from __future__ import annotations
 
+import json
 import queue
 import time
 
 import pytest
 
-from bus.schemas import RecognizeJob
+from bus.schemas import JSON_CONTENT, RecognizeJob
 from bus.topology import CONTROL_EXCHANGE, JOBS_EXCHANGE, RK_RECOGNIZE, job_delivery_mode
 from producers import publisher
 from producers.publisher import BusUnavailable, JobPublisher
@@ -113,13 +114,13 @@ def test_a_job_is_published_mandatory_with_its_id_ttl_delivery_mode_and_timestam
     before = int(time.time())
     pub.publish(j)
     [(body, kw)] = broker.published
-    assert body == j.model_dump(mode="json")
+    assert json.loads(body) == j.model_dump(mode="json")  # JSON text, encoded once, with its content type
     stamp = kw.pop("timestamp")
     assert before <= stamp <= time.time()
     kw.pop("timeout"), kw.pop("confirm_timeout")
     assert kw == {
         "exchange": JOBS_EXCHANGE, "routing_key": RK_RECOGNIZE, "delivery_mode": job_delivery_mode(pub.settings.queues),
-        "expiration": 7.5, "message_id": j.job_id, "mandatory": True,
+        "expiration": 7.5, "message_id": j.job_id, "mandatory": True, **JSON_CONTENT,
     }  # fmt: skip
 
 
@@ -128,6 +129,7 @@ def test_a_supersede_notice_goes_to_the_control_exchange_as_a_transient_message(
     pub.publish(job(seq=1))
     pub.publish(job(seq=2))
     notice, kw = broker.published[1]
+    notice = json.loads(notice)
     assert (notice["drawing_id"], notice["seq"]) == ("d1", 2)
     assert kw["exchange"] == CONTROL_EXCHANGE and kw["delivery_mode"] == 1 and "mandatory" not in kw
 

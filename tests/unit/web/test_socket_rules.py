@@ -3,9 +3,13 @@ recorded for the ops page, which answers reach the page, and how the handlers ar
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from observability.metrics import CONNECTED_CLIENTS
 from tests.unit.web.test_socket_sessions import FakeSocketIO
@@ -451,3 +455,39 @@ def test_a_failing_handler_answers_an_internal_error_and_logs_it(wired, monkeypa
     [record] = caplog.records
     assert record.getMessage() == "socket event clear failed" and record.conn_id == "s-bug"
     assert record.suppressed == 0
+
+
+json_texts = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**20), 10**20) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.characters(codec="utf-8"), max_size=6),
+    lambda kids: st.lists(kids, max_size=5) | st.dictionaries(st.text(max_size=4), kids, max_size=4),
+    max_leaves=40,
+)  # fmt: skip
+
+
+@examples(max_examples=400, deadline=None)
+@given(json_texts, st.booleans(), st.sampled_from([(",", ":"), (", ", ": ")]))
+def test_no_json_text_grows_past_the_bound_when_encoded_again(value, ascii_only, separators):
+    """The size check skips re-encoding a packet under limit / JSON_GROWTH: sound only if no text grows more."""
+    text = json.dumps(value, ensure_ascii=ascii_only, separators=separators)
+    again = json.dumps(json.loads(text), separators=(",", ":"))
+    assert len(again) <= sockets.JSON_GROWTH * len(text)
+
+
+@pytest.mark.parametrize("text", ['"\U0001f600"', "1e15", "[1e15,-1e15]", '{"\U0001f600":"\U0001f600"}'])
+def test_the_worst_growths_stay_within_the_bound(text):
+    assert len(json.dumps(json.loads(text), separators=(",", ":"))) <= sockets.JSON_GROWTH * len(text)
+
+
+def test_a_short_packet_is_admitted_unencoded_and_a_long_one_is_measured(settings):
+    s = settings.model_copy(update={"socket_max_payload_bytes": 40})
+    sessions = connected(s)
+    over = {"id": 0, "points": [[0, 0, 0]], "x": "a" * 7}  # 41 bytes as compact JSON
+    try:
+        sockets.PACKET.chars = 3  # 3 x 12 <= 40: a packet this short cannot hold an oversize payload
+        assert sessions.admit("s1", over)[1] is over
+        sockets.PACKET.chars = 4  # 48 > 40: measured, and refused
+        assert refused(lambda: sessions.admit("s1", over))[0] == "payload_too_large"
+    finally:
+        sockets.PACKET.chars = None
+    assert refused(lambda: sessions.admit("s1", over))[0] == "payload_too_large"

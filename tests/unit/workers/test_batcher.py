@@ -151,7 +151,7 @@ def test_an_answer_that_cannot_be_published_dead_letters_its_job_alone(worker, e
 
     class Refusing(Producer):
         def publish(self, body, **kw):
-            if body.get("job_id") == bad_id:
+            if json.loads(body)["job_id"] == bad_id:  # the worker publishes its events as JSON text
                 raise TypeError("cannot serialise this event")
             return super().publish(body, **kw)
 
