@@ -114,8 +114,7 @@ class DrawingSessions:
             self.bridge.publisher.forget(d.drawing_id)
 
     def drawing(self, sid: str) -> Drawing:
-        with self._lock:
-            d = self._drawings.get(sid)
+        d = self._drawings.get(sid)  # one dict read is atomic: no lock on every event's path
         if d is None:
             raise EventError("not_connected", "this connection has no drawing; reconnect")
         return d

@@ -10,6 +10,7 @@ dependency of the edge) and in Python otherwise.
 from __future__ import annotations
 
 import json
+import re
 
 MAX_INT_DIGITS = 100  # python-engineio's guard: int() of a huge digit string costs quadratic CPU
 
@@ -21,6 +22,10 @@ def _bounded_int(digits: str) -> int:
 
 
 _DECODER = json.JSONDecoder(parse_int=_bounded_int)
+_PLAIN = json.JSONDecoder()  # integers parsed in C: the hook above costs a Python call for every one
+# Without a run of more digits than the guard allows, no integer in the text can be over it: such a packet
+# (every packet the page sends) is read by the plain decoder, to the same values.
+_LONG_DIGITS = re.compile(rf"\d{{{MAX_INT_DIGITS + 1}}}")
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
@@ -33,7 +38,7 @@ class SocketJson:
             return json.loads(s, **{"parse_int": _bounded_int, **kw})
         if isinstance(s, (bytes, bytearray)):
             s = s.decode("utf-8")
-        return _DECODER.decode(s)
+        return (_PLAIN if _LONG_DIGITS.search(s) is None else _DECODER).decode(s)
 
     @staticmethod
     def dumps(obj, **kw):

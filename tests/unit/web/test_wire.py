@@ -44,3 +44,20 @@ def test_the_socket_json_keeps_the_guard_against_huge_integers():
         SocketJson.loads('{"id": ' + "9" * (MAX_INT_DIGITS + 1) + "}")
     with pytest.raises(ValueError):
         SocketJson.loads("[1,")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '["stroke",{"id":0,"points":[[1,2,3],[4.5,-6,7]]}]',
+        '{"s":"' + "7" * (MAX_INT_DIGITS + 1) + '","n":1}',  # long digits in a string: read, not refused
+        "[" + "1" * MAX_INT_DIGITS + ",1e400,-0]",
+    ],
+)
+def test_packets_read_by_either_decoder_give_the_standard_librarys_values(text):
+    assert SocketJson.loads(text) == json.loads(text)
+
+
+def test_a_huge_integer_after_a_long_digit_string_is_still_refused():
+    with pytest.raises(ValueError, match="too large"):
+        SocketJson.loads('{"s":"' + "1" * 200 + '","n":' + "9" * (MAX_INT_DIGITS + 1) + "}")
