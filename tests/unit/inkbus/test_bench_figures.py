@@ -88,3 +88,43 @@ def test_without_a_baseline_tree_there_is_no_ratio_to_claim():
     assert "p99_vs_baseline_tree" not in ratios and "server_cpu_vs_baseline_tree" not in ratios
     line = next(x for x in target_rows(r) if "baseline tree" in x and "CPU" in x)
     assert line.endswith("| None | <= 0.45x | no |")
+
+
+class LateReplies:
+    """A load generator that reads some answers only after the window: their stamps say when they were made."""
+
+    class bridge:
+        edge_id = "edge-late"
+
+    def __init__(self):
+        self.arrived, self.events = {}, {}
+
+    def answer(self, job_id, produced_at):
+        self.arrived[job_id] = 0.0
+        self.events[job_id] = {"job_id": job_id, "produced_at": produced_at}
+
+
+class AnsweringProducer:
+    def __init__(self, replies, backlog):
+        self.replies, self.backlog, self.sent = replies, backlog, 0
+
+    def publish(self, body, **_kw):
+        import time
+
+        self.sent += 1
+        if self.sent == 1:  # a previous window's answers, read only now
+            for i in range(self.backlog):
+                self.replies.answer(f"old-{i}", time.time() - 60)
+        self.replies.answer(f"new-{self.sent}", time.time())
+
+
+def test_saturation_counts_the_answers_made_in_its_window_not_those_read_in_it():
+    from inkbus.bench.common import load_sample
+    from inkbus.bench.saturation import _offer
+
+    replies = LateReplies()
+    producer = AnsweringProducer(replies, backlog=500)
+    step = _offer(producer, replies, load_sample(4), rate=50, seconds=0.4)
+    assert step["sent"] == producer.sent >= 19
+    # every job sent in the window was answered in it; the 500 late answers of an earlier window are not counted
+    assert step["throughput_per_s"] == round(producer.sent / 0.4, 1)
