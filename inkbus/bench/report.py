@@ -21,7 +21,8 @@ def _saturation_row(label: str, sat: dict) -> str:
         if cpu
         else ""
     )
-    return f"| {label} | {sat['saturated_per_s']} | | | | {len(sat['steps'])} steps{where} |"
+    errors = f"; error answers {top['errors']}" if top.get("errors") else ""
+    return f"| {label} | {sat['saturated_per_s']} | | | | {len(sat['steps'])} steps{where}{errors} |"
 
 
 def _edge_part(x: dict) -> str:

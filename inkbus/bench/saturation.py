@@ -35,8 +35,14 @@ def _offer(producer, replies: Replies, rows, rate: float, seconds: float) -> dic
         time.sleep(0.001)
     w1 = time.time()
     _caught_up(replies)
-    answered = sum(1 for e in list(replies.events.values()) if w0 <= e.get("produced_at", 0.0) < w1)
-    return {"offered_per_s": rate, "sent": sent, "throughput_per_s": round(answered / seconds, 1)}
+    made = [e for e in list(replies.events.values()) if w0 <= e.get("produced_at", 0.0) < w1]
+    answered = sum(1 for e in made if e.get("type") == "prediction")
+    return {
+        "offered_per_s": rate,
+        "sent": sent,
+        "throughput_per_s": round(answered / seconds, 1),  # recognitions: an error answer is not one
+        "errors": len(made) - answered,
+    }
 
 
 def _caught_up(replies: Replies, quiet_s: float = 0.3, most_s: float = 10.0) -> None:

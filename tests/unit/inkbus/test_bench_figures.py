@@ -101,7 +101,7 @@ class LateReplies:
 
     def answer(self, job_id, produced_at):
         self.arrived[job_id] = 0.0
-        self.events[job_id] = {"job_id": job_id, "produced_at": produced_at}
+        self.events[job_id] = {"job_id": job_id, "type": "prediction", "produced_at": produced_at}
 
 
 class AnsweringProducer:
