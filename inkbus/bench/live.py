@@ -8,7 +8,9 @@ measured at the client. All drawers run in one asyncio process.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
+import statistics
 import time
 from collections import Counter
 
@@ -185,3 +187,22 @@ def live(
         "cpu_percent": cpu_percent(cpu0, cpu1, elapsed),
         "cpu_ms_per_recognition": cpu_ms_per_recognition(cpu0, cpu1, tally.predictions),
     }
+
+
+def _server_ms(run: dict) -> float | None:
+    return (run.get("cpu_ms_per_recognition") or {}).get("server")
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run whose server CPU per recognition is the median (the lower middle of an even count)."""
+    ranked = sorted(runs, key=lambda x: _server_ms(x) or math.inf)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def medians(runs: list[dict]) -> dict | None:
+    """Median server CPU ms per recognition and median p99 of several runs at one load; None if one has neither."""
+    cpu = [v for v in (_server_ms(x) for x in runs) if v is not None]
+    p99 = [v for v in (x["latency_ms"]["p99"] for x in runs) if v is not None]
+    if not runs or len(cpu) < len(runs) or len(p99) < len(runs):
+        return None
+    return {"server_cpu_ms": statistics.median(cpu), "p99_ms": statistics.median(p99), "runs": len(runs)}

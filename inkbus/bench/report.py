@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from inkbus.bench.live import medians
 from inkbus.bench.runtime import runtime_rows
 
 
@@ -61,7 +62,7 @@ def table(r: dict) -> str:
     for x in r["live"] + extra:
         lat = x["latency_ms"]
         idle = f", {x['idle_connected']} idle connections" if x.get("idle_connected") else ""
-        idle += f", the tree at {x['tree']} (baseline)" if x.get("tree") else ""
+        idle += f", the tree at {x['tree']} (baseline{_median_note(x)})" if x.get("tree") else ""
         rows.append(
             f"| live path, {x['drawers']} drawers{idle} | {x['recognitions_per_s']} | {lat['p50']} | "
             f"{lat['p95']} | {lat['p99']} | errors {x['errors'] or 0};{_edge_part(x)} "
@@ -82,6 +83,7 @@ def table(r: dict) -> str:
         )
     rows += stage_rows(r)
     rows += cpu_rows(r)
+    rows += paired_rows(r)
     rows.append("")
     rows += [f"- {k}: {v}" for k, v in r["ratios"].items()]
     return "\n".join(rows)
@@ -121,6 +123,43 @@ def cpu_rows(r: dict) -> list[str]:
     rows = ["", "| CPU ms per recognition | " + " | ".join(names) + " |", "|---|" + "---|" * len(runs)]
     for key, name in (("edge", "edge"), ("worker", "worker"), ("rabbitmq", "RabbitMQ"), ("server", "all three")):
         rows.append(f"| {name} | " + " | ".join(str(x["cpu_ms_per_recognition"].get(key, "")) for x in runs) + " |")
+    return rows
+
+
+def _median_note(run: dict) -> str:
+    return f", the median of {len(run['rounds'])} rounds by CPU" if len(run.get("rounds") or ()) > 1 else ""
+
+
+def _pair_cells(this: dict, base: dict) -> str:
+    def cell(x: dict) -> str:
+        return f"{x['cpu_ms_per_recognition'].get('server', '?')} / {x['latency_ms']['p99']}"
+
+    def ratio(a, b) -> str:
+        return f"{a / b:.3f}" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else ""
+
+    cpu = ratio(this["cpu_ms_per_recognition"].get("server"), base["cpu_ms_per_recognition"].get("server"))
+    return f"{cell(this)} | {cell(base)} | {cpu} | {ratio(this['latency_ms']['p99'], base['latency_ms']['p99'])}"
+
+
+def paired_rows(r: dict) -> list[str]:
+    """This tree and the baseline tree in turn at the reference load: each round, then the medians the ratios use."""
+    base = r.get("baseline") or {}
+    rounds = base.get("rounds")
+    if not rounds:
+        return []
+    n, tree = base["drawers"], base["tree"]
+    rows = [
+        "",
+        f"| {n} drawers, in turn | this tree: CPU ms / p99 ms | tree {tree}: CPU ms / p99 ms | CPU ratio | p99 ratio |",
+        "|---|---|---|---|---|",
+    ]
+    rows += [f"| round {i} | {_pair_cells(p['this'], p['baseline'])} |" for i, p in enumerate(rounds, 1)]
+    mine, theirs = medians([p["this"] for p in rounds]), medians([p["baseline"] for p in rounds])
+    if mine and theirs:
+        rows.append(
+            f"| median | {mine['server_cpu_ms']} / {mine['p99_ms']} | {theirs['server_cpu_ms']} / {theirs['p99_ms']} | "
+            f"{r['ratios'].get('server_cpu_vs_baseline_tree', '')} | {r['ratios'].get('p99_vs_baseline_tree', '')} |"
+        )
     return rows
 
 

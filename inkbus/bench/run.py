@@ -15,7 +15,7 @@ from typing import Any
 from foundation.settings import Settings
 from inkbus.bench.drain import ceiling, drain
 from inkbus.bench.http_baseline import load_http
-from inkbus.bench.live import live
+from inkbus.bench.live import live, median_run, medians
 from inkbus.bench.procs import free_port, start_stack
 from inkbus.bench.report import markdown, plot, reference_ms, table
 from inkbus.bench.runtime import cost_ratios, runtimes
@@ -65,6 +65,7 @@ PLANS = {
         "sat_step_s": 3,
         "runtime_samples": 512,
         "runtime_rounds": 4,
+        "pairs": 1,
     },
     "full": {
         "drain_jobs": 3000,
@@ -78,6 +79,7 @@ PLANS = {
         "sat_step_s": 6,
         "runtime_samples": 4096,
         "runtime_rounds": 8,
+        "pairs": 3,
     },
     "tiny": {
         "drain_jobs": 20,
@@ -91,6 +93,7 @@ PLANS = {
         "sat_step_s": 1,
         "runtime_samples": 64,
         "runtime_rounds": 1,
+        "pairs": 1,
     },
 }
 
@@ -171,18 +174,52 @@ def _tree_commit(tree: Path) -> str:
 
 
 def _baseline(settings: Settings, plan: dict, workdir: Path, tree: Path, broker_url: str | None, echo) -> dict:
-    """The live path at the reference load against another checkout's edge, worker and model, same machine."""
+    """The live path at the reference load, this tree and another checkout (its own edge, worker and model) in
+    turn, ``pairs`` times in one sitting on this machine. The same code's CPU per recognition moved by a third
+    between sittings here, so one run of each is too few for a ratio: the ratios are of the medians."""
     n = _reference_load(plan)
     commit = _tree_commit(tree)
-    echo(f"live path: {n} drawers against the tree at {commit} ...")
     theirs = settings.model_copy(update={"broker_url": broker_url or settings.broker_url, "runtime": "torch"})
-    edge, worker, url = start_stack(theirs, workdir, tree=tree.resolve())
+    stacks = {"this": start_stack(settings, workdir), "baseline": start_stack(theirs, workdir, tree=tree.resolve())}
+    rounds: list[dict] = []
     try:
-        res = live(url, n, warmup_s=plan["warmup_s"], measure_s=plan["measure_s"], edge=edge, worker=worker)
+        for i in range(plan["pairs"]):
+            # the order alternates, so neither tree always runs on a machine the other has just warmed
+            order = ("this", "baseline") if i % 2 == 0 else ("baseline", "this")
+            pair = {}
+            for side in order:
+                edge, worker, url = stacks[side]
+                echo(f"live path: {n} drawers, round {i + 1} of {plan['pairs']}, {_side_name(side, commit)} ...")
+                pair[side] = live(
+                    url, n, warmup_s=plan["warmup_s"], measure_s=plan["measure_s"], edge=edge, worker=worker
+                )
+            rounds.append(pair)
     finally:
-        edge.stop()
-        worker.stop()
-    return {"tree": commit, **res}
+        for edge, worker, _ in stacks.values():
+            edge.stop()
+            worker.stop()
+    return {"tree": commit, **median_run([p["baseline"] for p in rounds]), "rounds": rounds}
+
+
+def _side_name(side: str, commit: str) -> str:
+    return "this tree" if side == "this" else f"the tree at {commit}"
+
+
+def _baseline_ratios(ref: dict, base: dict | None) -> dict:
+    """This tree against the baseline tree at the reference load: the medians of the paired rounds when
+    there are any, else the one live run of each."""
+    if not base:
+        return {}
+    rounds = base.get("rounds")
+    mine = medians([p["this"] for p in rounds] if rounds else [ref])
+    theirs = medians([p["baseline"] for p in rounds] if rounds else [base])
+    if mine is None or theirs is None or not theirs["p99_ms"] or not theirs["server_cpu_ms"]:
+        return {}
+    return {
+        "p99_vs_baseline_tree": round(mine["p99_ms"] / theirs["p99_ms"], 3),
+        "server_cpu_vs_baseline_tree": round(mine["server_cpu_ms"] / theirs["server_cpu_ms"], 3),
+        **({"baseline_rounds": len(rounds)} if rounds else {}),
+    }
 
 
 def _ratios(r: dict) -> dict:
@@ -205,10 +242,7 @@ def _ratios(r: dict) -> dict:
         cpu = ref.get("cpu_ms_per_recognition", {}).get("server")
         if cpu is not None:
             out["server_cpu_ms_per_recognition"] = cpu
-        base = r.get("baseline")
-        if base and base["latency_ms"]["p99"] and cpu and base.get("cpu_ms_per_recognition", {}).get("server"):
-            out["p99_vs_baseline_tree"] = round(ref["latency_ms"]["p99"] / base["latency_ms"]["p99"], 3)
-            out["server_cpu_vs_baseline_tree"] = round(cpu / base["cpu_ms_per_recognition"]["server"], 3)
+        out.update(_baseline_ratios(ref, r.get("baseline")))
     out.update(cost_ratios(r))
     return out
 

@@ -52,6 +52,10 @@ def test_bench_tiny_runs_every_scenario(settings, rabbit_url, clean_bus, tmp_pat
     base = r["baseline"]  # the live path against the other tree, in the same run
     assert base["latency_ms"]["n"] > 0 and not base["errors"] and base["cpu_ms_per_recognition"]["server"] > 0
     assert "| CPU ms per recognition | 3 drawers |" in res.stdout
+    # the two trees ran in turn; the ratios are of those rounds' medians
+    assert [set(p) for p in base["rounds"]] == [{"this", "baseline"}]
+    assert base["rounds"][0]["this"]["latency_ms"]["n"] > 0 and r["ratios"]["baseline_rounds"] == 1
+    assert "| 3 drawers, in turn | this tree: CPU ms / p99 ms |" in res.stdout
     stages = r["live"][0]["stages_ms"]  # where the time went, one entry per answered pen-up
     assert {k: v["n"] for k, v in stages.items()} == dict.fromkeys(stages, r["live"][0]["latency_ms"]["n"])
     assert "| stage, p50 / p99 ms | 3 drawers |" in res.stdout

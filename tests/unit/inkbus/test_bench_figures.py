@@ -1,7 +1,7 @@
 """The benchmark's derived figures: CPU per recognition, cost against the reference model, the baseline tree."""
 
-from inkbus.bench.live import cpu_ms_per_recognition
-from inkbus.bench.report import cpu_rows, target_rows
+from inkbus.bench.live import cpu_ms_per_recognition, median_run
+from inkbus.bench.report import cpu_rows, paired_rows, target_rows
 from inkbus.bench.run import _ratios
 from inkbus.bench.runtime import _ratios as cost_rows
 from inkbus.bench.runtime import cost_ratios
@@ -88,6 +88,37 @@ def test_without_a_baseline_tree_there_is_no_ratio_to_claim():
     assert "p99_vs_baseline_tree" not in ratios and "server_cpu_vs_baseline_tree" not in ratios
     line = next(x for x in target_rows(r) if "baseline tree" in x and "CPU" in x)
     assert line.endswith("| None | <= 0.45x | no |")
+
+
+def paired(rounds):
+    """A result whose baseline ran in turn with this tree: ``rounds`` of ((CPU, p99) here, (CPU, p99) there)."""
+    r = result(baseline=False)
+    runs = [
+        {"this": live_run(200, p, c), "baseline": live_run(200, bp, bc, tree="abc1234")} for (c, p), (bc, bp) in rounds
+    ]
+    r["baseline"] = {**median_run([x["baseline"] for x in runs]), "rounds": runs}
+    return r
+
+
+def test_paired_rounds_compare_medians_so_one_odd_round_does_not_set_the_ratio():
+    # the baseline's second round ran on a quiet machine (as one full run did): alone it would give 0.8x
+    r = paired([((4.0, 400.0), (8.0, 1000.0)), ((4.4, 500.0), (5.0, 500.0)), ((3.6, 450.0), (9.0, 900.0))])
+    r["ratios"] = ratios = _ratios(r)
+    assert ratios["server_cpu_vs_baseline_tree"] == 0.5  # median 4.0 against median 8.0
+    assert ratios["p99_vs_baseline_tree"] == 0.5  # median 450 against median 900
+    assert ratios["baseline_rounds"] == 3
+    assert r["baseline"]["cpu_ms_per_recognition"]["server"] == 8.0  # the table's baseline row is the median round
+    rows = paired_rows(r)
+    assert rows[1].startswith("| 200 drawers, in turn | this tree: CPU ms / p99 ms | tree abc1234: CPU ms / p99 ms |")
+    assert rows[3] == "| round 1 | 4.0 / 400.0 | 8.0 / 1000.0 | 0.500 | 0.400 |"
+    assert rows[4] == "| round 2 | 4.4 / 500.0 | 5.0 / 500.0 | 0.880 | 1.000 |"
+    assert rows[-1] == "| median | 4.0 / 450.0 | 8.0 / 900.0 | 0.5 | 0.5 |"
+
+
+def test_one_round_without_answers_gives_no_ratio_rather_than_a_wrong_one():
+    r = paired([((4.0, 400.0), (8.0, 1000.0))])
+    r["baseline"]["rounds"][0]["baseline"]["latency_ms"]["p99"] = None  # no prediction came back in that run
+    assert "server_cpu_vs_baseline_tree" not in _ratios(r)
 
 
 class LateReplies:
