@@ -7,8 +7,8 @@ centre of mass sits at the image centre.
 Why it is fast: every stroke is resampled at a fixed arc-length step (half a pixel), so a
 stroke is a chain of pen dabs whose union is the thick line to within 1/32 px. Each dab touches
 only a small window of pixels, so the cost follows the ink's length, not the image area, and the
-whole batch is drawn with a handful of vectorised numpy calls and one ``maximum.at`` scatter; the pen
-positions of a whole batch are laid out together too (``batch_to_dabs``).
+whole batch is drawn with a handful of vectorised numpy calls and one sorted per-pixel maximum
+(``max_into``); the pen positions of a whole batch are laid out together too (``batch_to_dabs``).
 
 Why the cost is bounded: an ink's length is not. 4,096 points zig-zagging corner to corner are 115,000
 pixels of line, which at half-pixel steps were 230,000 dabs (about 2 s and 250 MB). So each ink has a
@@ -150,8 +150,23 @@ def render_dabs(dabs: list[np.ndarray], radius: float | np.ndarray = DEFAULT_RAD
     inside = (iy[:, :, None] >= 0) & (iy[:, :, None] < size) & (ix[:, None, :] >= 0) & (ix[:, None, :] < size)
     flat = owner[:, None, None] * (size * size) + iy[:, :, None] * size + ix[:, None, :]
     keep = inside & (val > 0)
-    np.maximum.at(out, flat[keep], val[keep])
+    max_into(out, flat[keep], val[keep])
     return (out * 255.0 + 0.5).astype(np.uint8).reshape(n, size, size)
+
+
+def max_into(out: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+    """``np.maximum.at(out, index, values)``, a few times faster: the values sorted by pixel, each pixel's
+    maximum taken in one ``reduceat``. A maximum does not depend on the order it is taken in, and casting to
+    ``out``'s type keeps order, so every pixel is the same to the bit as ``np.maximum.at`` makes it."""
+    if not len(index):
+        return
+    if out.size < 2**31:  # int32 sorts faster than int64
+        index = index.astype(np.int32)
+    order = np.argsort(index)
+    index, values = index[order], values[order]
+    starts = np.flatnonzero(np.concatenate(([True], index[1:] != index[:-1])))
+    pixels = index[starts]
+    out[pixels] = np.maximum(out[pixels], np.maximum.reduceat(values, starts))
 
 
 def render_batch(batch: list[list[np.ndarray]], radius: float | np.ndarray = DEFAULT_RADIUS) -> np.ndarray:

@@ -23,6 +23,7 @@ import torch
 from ml.artifact import CASCADE_ONNX_INPUTS, CASCADE_ONNX_OUTPUTS, META_NAME, load_artifact, second_takes
 from ml.metadata import NUM_CLASSES
 from ml.serving import blank_inputs
+from ml.training.onnx_layout import lift_conv1d
 
 OPSET = 17
 
@@ -89,6 +90,16 @@ def _fold_shared_weights(path: Path) -> None:
     onnx.save(model, str(path))
 
 
+def _lift_pen_path(path: Path) -> int:
+    """The pen-path network's 1-D convolutions as 2-D ones of height 1 (``ml.training.onnx_layout``: ONNX
+    Runtime runs those in its fast blocked layout); how many were rewritten."""
+    model = onnx.load(str(path))
+    lifted = lift_conv1d(model)
+    if lifted:
+        onnx.save(model, str(path))
+    return lifted
+
+
 def export_onnx(model_path: Path, out: Path, int8: bool = False) -> dict:
     """Write ``out`` (fp32, or int8 dynamic quantisation of the weights) and return its metadata."""
     art = load_artifact(model_path)
@@ -96,6 +107,7 @@ def export_onnx(model_path: Path, out: Path, int8: bool = False) -> dict:
     tmp = out.with_suffix(out.suffix + ".tmp")
     _trace_to_onnx(art.module.eval(), art.inputs, tmp, second_takes(art.meta) if "cascade" in art.meta else None)
     _fold_shared_weights(tmp)
+    lifted = _lift_pen_path(tmp)
     if int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -105,7 +117,10 @@ def export_onnx(model_path: Path, out: Path, int8: bool = False) -> dict:
         fp32.unlink()
     model = onnx.load(str(tmp))
     onnx.checker.check_model(model)
-    meta = {**art.meta, "onnx": {"opset": OPSET, "weights": "int8-dynamic" if int8 else "fp32"}}
+    meta = {
+        **art.meta,
+        "onnx": {"opset": OPSET, "weights": "int8-dynamic" if int8 else "fp32", "conv1d_as_2d": lifted},
+    }
     _set_meta(model, meta)
     onnx.save(model, str(tmp))
     tmp.replace(out)  # atomic, as for the TorchScript artifact

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from ml.ink import validate_ink
 from ml.metadata import BOX_SIZE, IMAGE_SIZE
-from ml.raster import MAX_DABS, batch_to_dabs, ink_to_dabs, render, render_batch
+from ml.raster import MAX_DABS, batch_to_dabs, ink_to_dabs, max_into, render, render_batch
 from tests.helpers import sample_ink
 
 
@@ -154,3 +154,30 @@ def test_a_batch_of_unusual_inks_among_real_ones_is_drawn_as_each_alone(odd):
     for strokes, dabs in zip(batch, batch_to_dabs(batch), strict=True):
         assert np.array_equal(dabs, ink_to_dabs(strokes))
     assert np.array_equal(render_batch(batch), np.stack([render(s) for s in batch]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.floats(-2, 2, allow_nan=False, width=64)), max_size=200),
+    st.lists(st.floats(-1, 1, allow_nan=False, width=32), min_size=41, max_size=41),
+)
+def test_the_sorted_per_pixel_maximum_equals_numpy_maximum_at(pairs, start):
+    # repeated pixels, values below what a pixel holds, float64 values into float32 pixels: as the renderer has
+    index = np.array([i for i, _ in pairs], np.int64)
+    values = np.array([v for _, v in pairs], np.float64)
+    want, got = np.array(start, np.float32), np.array(start, np.float32)
+    np.maximum.at(want, index, values)
+    max_into(got, index, values)
+    assert np.array_equal(got, want)
+
+
+def test_every_training_sample_renders_as_numpy_maximum_at_drew_it(monkeypatch):
+    inks = [validate_ink(r) for r in sample_ink()]
+    fast = render_batch(inks)
+
+    def reference(out, index, values):
+        np.maximum.at(out, index, values)
+
+    monkeypatch.setattr("ml.raster.max_into", reference)
+    assert np.array_equal(fast, render_batch(inks))
+    assert np.array_equal(np.stack([render(x) for x in inks[:40]]), fast[:40])
