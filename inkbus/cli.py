@@ -301,7 +301,8 @@ def recognize(source, top_k, model_path, batch_size, url, device, runtime) -> No
     "--baseline-tree",
     type=click.Path(file_okay=False, exists=True),
     help="Another checkout (git worktree of an older commit): its edge, worker and model run the live path at "
-    "the reference load too, in the same run.",
+    "the reference load too, in the same run, in turn with this tree's (three rounds with --full; the ratios "
+    "are of the medians).",
 )
 @click.option(
     "--baseline-broker-url",

@@ -66,6 +66,7 @@ class _Rewrite:
         self.lifted: dict[str, str] = {}  # 3-D tensor name -> its 4-D twin
         self.renamed: set[str] = set()  # 3-D tensors no node makes any more (their maker now makes the twin)
         self.squeezed: set[str] = set()
+        self.replaced: set[str] = set()  # 3-D weights given a 4-D twin: dropped unless something else reads them
         self.nodes: list[onnx.NodeProto] = []
         self.count = 0
 
@@ -93,6 +94,7 @@ class _Rewrite:
     def _weight(self, name: str) -> str:
         twin = f"{name}/as2d"
         if twin not in self.weights:
+            self.replaced.add(name)
             w = numpy_helper.to_array(self.weights[name])
             self.weights[twin] = numpy_helper.from_array(w[:, :, None, :], twin)
             self.graph.initializer.append(self.weights[twin])
@@ -136,8 +138,8 @@ def lift_conv1d(model: onnx.ModelProto) -> int:
         return 0
     del model.graph.node[:]
     model.graph.node.extend(rewrite.nodes)
-    used = {name for n in model.graph.node for name in n.input}
-    kept = [t for t in model.graph.initializer if t.name in used]
+    used = {name for n in model.graph.node for name in n.input} | {i.name for i in model.graph.input}
+    kept = [t for t in model.graph.initializer if t.name in used or t.name not in rewrite.replaced]
     del model.graph.initializer[:]
     model.graph.initializer.extend(kept)
     del model.graph.value_info[:]  # shapes of renamed tensors: ONNX Runtime infers them again

@@ -158,4 +158,54 @@ def test_saturation_counts_the_answers_made_in_its_window_not_those_read_in_it()
     step = _offer(producer, replies, load_sample(4), rate=50, seconds=0.4)
     assert step["sent"] == producer.sent >= 19
     # every job sent in the window was answered in it; the 500 late answers of an earlier window are not counted
-    assert step["throughput_per_s"] == round(producer.sent / 0.4, 1)
+    assert step["window_s"] >= 0.4
+    assert abs(step["throughput_per_s"] - producer.sent / step["window_s"]) < 0.5 and step["throughput_per_s"] <= 62.5
+
+
+class HeldBackProducer(AnsweringProducer):
+    """A broker that holds one publish back for half a second (flow control under a backlog), while the workers
+    answer 30 jobs queued in an earlier step: made in this window, which ran long."""
+
+    def publish(self, body, **kw):
+        import time
+
+        if self.sent == 15:  # about 0.3 s into a 0.4 s window
+            time.sleep(0.5)
+            for i in range(30):
+                self.replies.answer(f"queued-{i}", time.time())
+        super().publish(body, **kw)
+
+
+def test_saturation_divides_by_the_window_as_it_ran_when_a_publish_is_held_back():
+    from inkbus.bench.common import load_sample
+    from inkbus.bench.saturation import _offer
+
+    replies = LateReplies()
+    producer = HeldBackProducer(replies, backlog=0)
+    step = _offer(producer, replies, load_sample(4), rate=50, seconds=0.4)
+    made = producer.sent + 30
+    assert step["window_s"] >= 0.75
+    assert abs(step["throughput_per_s"] - made / step["window_s"]) < 0.5
+    assert made / 0.4 > 100 > step["throughput_per_s"]  # divided by the planned 0.4 s it would read 115/s
+
+
+class SlowProducer(AnsweringProducer):
+    """A load generator that publishes at most 500 jobs/s (2 ms a job), answered at once."""
+
+    def publish(self, body, **kw):
+        import time
+
+        time.sleep(0.002)
+        super().publish(body, **kw)
+
+
+def test_a_load_generator_that_cannot_keep_up_stops_at_the_end_of_its_window():
+    from inkbus.bench.common import load_sample
+    from inkbus.bench.saturation import _offer
+
+    replies = LateReplies()
+    producer = SlowProducer(replies, backlog=0)
+    step = _offer(producer, replies, load_sample(4), rate=2000, seconds=0.3)
+    # catching up on the jobs due would have run on to about 0.45 s
+    assert step["window_s"] < 0.35 and step["sent"] < 2000 * 0.3
+    assert abs(step["throughput_per_s"] - producer.sent / step["window_s"]) < 0.5
