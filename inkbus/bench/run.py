@@ -205,20 +205,18 @@ def _side_name(side: str, commit: str) -> str:
     return "this tree" if side == "this" else f"the tree at {commit}"
 
 
-def _baseline_ratios(ref: dict, base: dict | None) -> dict:
-    """This tree against the baseline tree at the reference load: the medians of the paired rounds when
-    there are any, else the one live run of each."""
-    if not base:
+def _baseline_ratios(base: dict | None) -> dict:
+    """This tree against the baseline tree at the reference load: the medians of the rounds run in turn."""
+    rounds = (base or {}).get("rounds")
+    if not rounds:
         return {}
-    rounds = base.get("rounds")
-    mine = medians([p["this"] for p in rounds] if rounds else [ref])
-    theirs = medians([p["baseline"] for p in rounds] if rounds else [base])
+    mine, theirs = medians([p["this"] for p in rounds]), medians([p["baseline"] for p in rounds])
     if mine is None or theirs is None or not theirs["p99_ms"] or not theirs["server_cpu_ms"]:
         return {}
     return {
         "p99_vs_baseline_tree": round(mine["p99_ms"] / theirs["p99_ms"], 3),
         "server_cpu_vs_baseline_tree": round(mine["server_cpu_ms"] / theirs["server_cpu_ms"], 3),
-        **({"baseline_rounds": len(rounds)} if rounds else {}),
+        "baseline_rounds": len(rounds),
     }
 
 
@@ -242,7 +240,7 @@ def _ratios(r: dict) -> dict:
         cpu = ref.get("cpu_ms_per_recognition", {}).get("server")
         if cpu is not None:
             out["server_cpu_ms_per_recognition"] = cpu
-        out.update(_baseline_ratios(ref, r.get("baseline")))
+        out.update(_baseline_ratios(r.get("baseline")))
     out.update(cost_ratios(r))
     return out
 

@@ -83,7 +83,7 @@ class _Rewrite:
             self.lifted[name] = twin
         return self.lifted[name]
 
-    def _three_d(self, name: str) -> None:
+    def three_d(self, name: str) -> None:
         """The original 3-D tensor, made again from its twin for a reader that is not rewritten."""
         if name in self.renamed and name not in self.squeezed:
             self.nodes.append(
@@ -123,7 +123,7 @@ class _Rewrite:
             self.nodes.append(node)
         else:
             for name in node.input:
-                self._three_d(name)
+                self.three_d(name)
             self.nodes.append(node)
 
 
@@ -133,7 +133,7 @@ def lift_conv1d(model: onnx.ModelProto) -> int:
     for node in list(model.graph.node):
         rewrite.visit(node)
     for out in model.graph.output:
-        rewrite._three_d(out.name)
+        rewrite.three_d(out.name)
     if not rewrite.count:
         return 0
     del model.graph.node[:]
