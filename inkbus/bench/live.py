@@ -3,6 +3,10 @@
 Each drawer draws real ink at a human pace: a stroke streamed in ~50 ms chunks over ~300 ms, a pen-up,
 then ~400 ms until the next stroke. Latency is pen-up -> ``prediction`` with that pen-up's ``seq``,
 measured at the client. All drawers run in one asyncio process.
+
+Without pen-ups (``pen_ups=False``) the drawers stream the same chunks at the same pace and clear the page
+after each stroke: no job is published, so the edge's CPU divided by the events it took is its cost per
+streamed event, the part of a recognition's cost that grows with how long the pen is down.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class Tally:
         self.edge_latencies: list[float] = []  # the edge's own pen-up received -> prediction emitted
         self.stages: dict[str, list[float]] = {k: [] for k in STAGES}
         self.predictions = 0
+        self.events = 0  # Socket.IO events the drawers sent while measuring
         self.errors: Counter = Counter()
         self.connected = 0
         self.idle = 0
@@ -51,7 +56,9 @@ def _stages(tally: Tally, client_ms: float, data: dict) -> None:
             tally.stages[k].append(float(st[k]))
 
 
-async def _drawer(url: str, rows: list[dict], stop_at: float, tally: Tally, rng: random.Random) -> None:
+async def _drawer(
+    url: str, rows: list[dict], stop_at: float, tally: Tally, rng: random.Random, pen_ups: bool = True
+) -> None:
     import socketio
 
     sio = socketio.AsyncClient(reconnection=False)
@@ -86,18 +93,31 @@ async def _drawer(url: str, rows: list[dict], stop_at: float, tally: Tally, rng:
         tally.errors["connect_failed"] += 1
         return
     tally.connected += 1
+
+    def sent() -> None:
+        if tally.measuring:
+            tally.events += 1
+
     try:
         while time.monotonic() < stop_at:
             row = rng.choice(rows)
             for sid, stroke in enumerate(row["strokes"]):
+                sid = sid if pen_ups else 0  # the page is cleared after every stroke
                 pts = [[p[0], p[1], i * 8] for i, p in enumerate(stroke)]
                 size = max(1, -(-len(pts) // CHUNKS))
                 parts = [pts[i : i + size] for i in range(0, len(pts), size)]
-                for part in parts[:-1]:
+                for part in parts[:-1] if pen_ups else parts:
                     await sio.emit("stroke", {"id": sid, "points": part, "final": False})
+                    sent()
                     await asyncio.sleep(CHUNK_S)
+                if not pen_ups:
+                    await sio.call("clear", {}, timeout=30)
+                    sent()
+                    await asyncio.sleep(GAP_S)
+                    continue
                 t0 = time.perf_counter()
                 ack = await sio.call("stroke", {"id": sid, "points": parts[-1], "final": True}, timeout=30)
+                sent()
                 if ack and ack.get("ok"):
                     pen_up[ack["seq"]] = t0
                     settle(ack["seq"])
@@ -105,6 +125,7 @@ async def _drawer(url: str, rows: list[dict], stop_at: float, tally: Tally, rng:
                 if time.monotonic() >= stop_at:
                     break
             await sio.call("clear", {}, timeout=30)
+            sent()
     except Exception as exc:  # a dropped connection counts as an error, not a crash of the benchmark
         tally.errors[type(exc).__name__] += 1
     finally:
@@ -130,14 +151,16 @@ async def _idle(url: str, stop_at: float, tally: Tally, rng: random.Random) -> N
 
 
 async def _run(
-    url: str, n: int, warmup_s: float, measure_s: float, seed: int, idle: int, snap
+    url: str, n: int, warmup_s: float, measure_s: float, seed: int, idle: int, snap, pen_ups: bool = True
 ) -> tuple[Tally, float, dict, dict]:
     rows = load_sample(248)
     tally = Tally()
     rng = random.Random(seed)
     stop_at = time.monotonic() + warmup_s + measure_s
     tasks = [asyncio.create_task(_idle(url, stop_at, tally, random.Random(rng.random()))) for _ in range(idle)]
-    tasks += [asyncio.create_task(_drawer(url, rows, stop_at, tally, random.Random(rng.random()))) for _ in range(n)]
+    tasks += [
+        asyncio.create_task(_drawer(url, rows, stop_at, tally, random.Random(rng.random()), pen_ups)) for _ in range(n)
+    ]
     await asyncio.sleep(warmup_s)
     tally.measuring, cpu0 = True, snap()
     t0 = time.monotonic()
@@ -160,17 +183,35 @@ def cpu_ms_per_recognition(cpu0: dict, cpu1: dict, recognitions: int) -> dict:
     return out
 
 
+def edge_ms_per_event(cpu0: dict, cpu1: dict, events: int) -> float | None:
+    """The edge's CPU milliseconds per Socket.IO event the drawers sent over the same window."""
+    if events <= 0 or "edge" not in cpu0:
+        return None
+    return round((cpu1["edge"] - cpu0["edge"]) * 1000 / events, 4)
+
+
 def live(
-    url: str, n: int, *, warmup_s: float, measure_s: float, edge=None, worker=None, seed: int = 0, idle: int = 0
+    url: str,
+    n: int,
+    *,
+    warmup_s: float,
+    measure_s: float,
+    edge=None,
+    worker=None,
+    seed: int = 0,
+    idle: int = 0,
+    pen_ups: bool = True,
 ) -> dict:
-    """``n`` active drawers (and ``idle`` connected pages that never draw)."""
+    """``n`` active drawers (and ``idle`` connected pages that never draw); without ``pen_ups``, strokes are
+    streamed and cleared but never lifted, so nothing is recognised (the edge's cost per event)."""
     broker = broker_pid()
 
     def snap() -> dict:
         return cpu_snapshot("drawers", broker, edge=edge, worker=worker)
 
-    tally, elapsed, cpu0, cpu1 = asyncio.run(_run(url, n, warmup_s, measure_s, seed, idle, snap))
+    tally, elapsed, cpu0, cpu1 = asyncio.run(_run(url, n, warmup_s, measure_s, seed, idle, snap, pen_ups))
     return {
+        "pen_ups": pen_ups,
         "drawers": n,
         "connected": tally.connected,
         "idle_connected": tally.idle,
@@ -186,6 +227,9 @@ def live(
         # when the machine itself is the bound
         "cpu_percent": cpu_percent(cpu0, cpu1, elapsed),
         "cpu_ms_per_recognition": cpu_ms_per_recognition(cpu0, cpu1, tally.predictions),
+        "events_per_s": round(tally.events / elapsed, 1),
+        "events_per_recognition": round(tally.events / tally.predictions, 2) if tally.predictions else None,
+        "edge_cpu_ms_per_event": edge_ms_per_event(cpu0, cpu1, tally.events),
     }
 
 

@@ -26,6 +26,15 @@ def _saturation_row(label: str, sat: dict) -> str:
     return f"| {label} | {sat['saturated_per_s']} | | | | {len(sat['steps'])} steps{where}{errors} |"
 
 
+def _streaming_row(x: dict) -> str:
+    cpu = x["cpu_percent"]
+    return (
+        f"| strokes streamed without pen-ups, {x['drawers']} drawers | {x['events_per_s']} events | | | | "
+        f"errors {x['errors'] or 0}; edge CPU {x['edge_cpu_ms_per_event']} ms per event; CPU edge {cpu['edge']}%, "
+        f"worker {cpu['worker']}%, drawers {cpu.get('drawers', '?')}%, RabbitMQ {cpu.get('rabbitmq', '?')}% |"
+    )
+
+
 def _edge_part(x: dict) -> str:
     e = x.get("edge_latency_ms") or {}
     return f" at the edge p50 {e['p50']} / p99 {e['p99']} ms;" if e.get("p50") is not None else ""
@@ -70,6 +79,8 @@ def table(r: dict) -> str:
             f"worker {x['cpu_percent']['worker']}%, drawers {x['cpu_percent'].get('drawers', '?')}%, "
             f"RabbitMQ {x['cpu_percent'].get('rabbitmq', '?')}%, machine {x['cpu_percent'].get('machine', '?')}% |"
         )
+    if r.get("streaming"):
+        rows.append(_streaming_row(r["streaming"]))
     sat = r["saturation"]
     rows.append(_saturation_row("saturation (offered load raised), one worker process", sat))
     if sat.get("all_cores"):
@@ -123,6 +134,15 @@ def cpu_rows(r: dict) -> list[str]:
     rows = ["", "| CPU ms per recognition | " + " | ".join(names) + " |", "|---|" + "---|" * len(runs)]
     for key, name in (("edge", "edge"), ("worker", "worker"), ("rabbitmq", "RabbitMQ"), ("server", "all three")):
         rows.append(f"| {name} | " + " | ".join(str(x["cpu_ms_per_recognition"].get(key, "")) for x in runs) + " |")
+    rows.append("| events sent per recognition | " + " | ".join(str(x.get("events_per_recognition", "")) for x in runs))
+    rows[-1] += " |"
+    streamed = (r.get("streaming") or {}).get("edge_cpu_ms_per_event")
+    if streamed is not None:
+        rows += [
+            "",
+            f"The edge's CPU per streamed event (strokes streamed and cleared without a pen-up, "
+            f"{r['streaming']['drawers']} drawers): {streamed} ms.",
+        ]
     return rows
 
 

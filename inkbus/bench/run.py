@@ -125,13 +125,19 @@ def _http_baseline(settings: Settings, plan: dict, echo) -> list[dict]:
         proc.wait(timeout=20)
 
 
-def _live_and_saturation(settings: Settings, plan: dict, workdir: Path, echo) -> tuple[list, dict | None, dict]:
+def _live_and_saturation(settings: Settings, plan: dict, workdir: Path, echo) -> dict:
+    """The live runs at every load, many idle connections, streaming without pen-ups and saturation."""
     edge, worker, url = start_stack(settings, workdir)
     try:
         runs = []
         for n in plan["live_n"]:
             echo(f"live path: {n} drawers ...")
             runs.append(live(url, n, warmup_s=plan["warmup_s"], measure_s=plan["measure_s"], edge=edge, worker=worker))
+        n = _reference_load(plan)
+        echo(f"live path: {n} drawers streaming strokes without pen-ups ...")
+        streaming = live(
+            url, n, warmup_s=plan["warmup_s"], measure_s=plan["measure_s"], edge=edge, worker=worker, pen_ups=False
+        )
         many = None
         if plan["idle"]:
             echo(f"live path: {plan['idle']} idle connections + 20 drawers ...")
@@ -160,7 +166,7 @@ def _live_and_saturation(settings: Settings, plan: dict, workdir: Path, echo) ->
         finally:
             edge.stop()
             workers.stop()
-    return runs, many, sat
+    return {"live": runs, "many_connections": many, "streaming": streaming, "saturation": sat}
 
 
 def _reference_load(plan: dict) -> int:
@@ -240,7 +246,11 @@ def _ratios(r: dict) -> dict:
         cpu = ref.get("cpu_ms_per_recognition", {}).get("server")
         if cpu is not None:
             out["server_cpu_ms_per_recognition"] = cpu
+        if ref.get("events_per_recognition") is not None:
+            out["events_per_recognition"] = ref["events_per_recognition"]
         out.update(_baseline_ratios(r.get("baseline")))
+    if (r.get("streaming") or {}).get("edge_cpu_ms_per_event") is not None:
+        out["edge_cpu_ms_per_streamed_event"] = r["streaming"]["edge_cpu_ms_per_event"]
     out.update(cost_ratios(r))
     return out
 
@@ -276,7 +286,7 @@ def run_bench(
         for mode in ("batched", "unbatched"):
             echo(f"drain: {mode} worker, {plan['drain_jobs']} jobs ...")
             r[f"drain_{mode}"] = drain(settings, mode, plan["drain_jobs"], plan["latency_n"], Path(tmp))
-        r["live"], r["many_connections"], r["saturation"] = _live_and_saturation(settings, plan, Path(tmp), echo)
+        r |= _live_and_saturation(settings, plan, Path(tmp), echo)
         if baseline_tree:
             r["baseline"] = _baseline(settings, plan, Path(tmp), baseline_tree, baseline_broker_url, echo)
     r["http_baseline"] = _http_baseline(settings, plan, echo)

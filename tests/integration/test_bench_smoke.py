@@ -59,4 +59,11 @@ def test_bench_tiny_runs_every_scenario(settings, rabbit_url, clean_bus, tmp_pat
     stages = r["live"][0]["stages_ms"]  # where the time went, one entry per answered pen-up
     assert {k: v["n"] for k, v in stages.items()} == dict.fromkeys(stages, r["live"][0]["latency_ms"]["n"])
     assert "| stage, p50 / p99 ms | 3 drawers |" in res.stdout
+    # strokes streamed without pen-ups: events reach the edge, nothing is recognised, the edge's cost per event
+    streaming = r["streaming"]
+    assert streaming["pen_ups"] is False and streaming["connected"] == 3 and not streaming["errors"]
+    assert streaming["events_per_s"] > 0 and streaming["recognitions_per_s"] == 0 and streaming["latency_ms"]["n"] == 0
+    assert streaming["edge_cpu_ms_per_event"] >= 0 and "edge_cpu_ms_per_streamed_event" in r["ratios"]
+    assert "| strokes streamed without pen-ups, 3 drawers |" in res.stdout
+    assert r["live"][0]["events_per_recognition"] >= 1 and "| events sent per recognition |" in res.stdout
     assert (tmp_path / "latency.png").stat().st_size > 1000
