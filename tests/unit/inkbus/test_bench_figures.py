@@ -85,6 +85,18 @@ def test_the_baseline_tree_gives_the_200_drawer_ratios_and_their_targets():
     assert table[-1] == "| all three | 3.0 | 2.0 | 2.5 | 5.0 |"
 
 
+def test_events_per_recognition_and_the_cost_per_streamed_event_are_reported():
+    r = result(baseline=True)
+    for x, events in zip(r["live"], (6.4, 6.5, 6.6), strict=True):
+        x["events_per_recognition"] = events
+    r["streaming"] = {**live_run(200, 0.0, 0.0), "events_per_s": 2000.0, "edge_cpu_ms_per_event": 0.12}
+    r["ratios"] = ratios = _ratios(r)
+    assert ratios["events_per_recognition"] == 6.5 and ratios["edge_cpu_ms_per_streamed_event"] == 0.12
+    table = cpu_rows(r)
+    assert "| events sent per recognition | 6.4 | 6.5 | 6.6 |  |" in table  # the baseline run did not count them
+    assert table[-1].endswith("200 drawers): 0.12 ms.")
+
+
 def test_without_a_baseline_tree_there_is_no_ratio_to_claim():
     r = result(baseline=False)
     r["ratios"] = ratios = _ratios(r)
