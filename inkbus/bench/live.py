@@ -94,9 +94,13 @@ async def _drawer(
         return
     tally.connected += 1
 
-    def sent() -> None:
+    async def event(name: str, payload: dict, ack: bool = False):
+        """Send one Socket.IO event (waiting for its ack if asked) and count it while measuring."""
         if tally.measuring:
             tally.events += 1
+        if ack:
+            return await sio.call(name, payload, timeout=30)
+        await sio.emit(name, payload)
 
     try:
         while time.monotonic() < stop_at:
@@ -107,25 +111,21 @@ async def _drawer(
                 size = max(1, -(-len(pts) // CHUNKS))
                 parts = [pts[i : i + size] for i in range(0, len(pts), size)]
                 for part in parts[:-1] if pen_ups else parts:
-                    await sio.emit("stroke", {"id": sid, "points": part, "final": False})
-                    sent()
+                    await event("stroke", {"id": sid, "points": part, "final": False})
                     await asyncio.sleep(CHUNK_S)
                 if not pen_ups:
-                    await sio.call("clear", {}, timeout=30)
-                    sent()
+                    await event("clear", {}, ack=True)
                     await asyncio.sleep(GAP_S)
                     continue
                 t0 = time.perf_counter()
-                ack = await sio.call("stroke", {"id": sid, "points": parts[-1], "final": True}, timeout=30)
-                sent()
+                ack = await event("stroke", {"id": sid, "points": parts[-1], "final": True}, ack=True)
                 if ack and ack.get("ok"):
                     pen_up[ack["seq"]] = t0
                     settle(ack["seq"])
                 await asyncio.sleep(GAP_S)
                 if time.monotonic() >= stop_at:
                     break
-            await sio.call("clear", {}, timeout=30)
-            sent()
+            await event("clear", {}, ack=True)
     except Exception as exc:  # a dropped connection counts as an error, not a crash of the benchmark
         tally.errors[type(exc).__name__] += 1
     finally:

@@ -26,12 +26,19 @@ def _saturation_row(label: str, sat: dict) -> str:
     return f"| {label} | {sat['saturated_per_s']} | | | | {len(sat['steps'])} steps{where}{errors} |"
 
 
+def _cpu_part(cpu: dict) -> str:
+    """A live run's CPU by process, in percent of one core."""
+    return (
+        f"CPU edge {cpu['edge']}%, worker {cpu['worker']}%, drawers {cpu.get('drawers', '?')}%, "
+        f"RabbitMQ {cpu.get('rabbitmq', '?')}%, machine {cpu.get('machine', '?')}%"
+    )
+
+
 def _streaming_row(x: dict) -> str:
-    cpu = x["cpu_percent"]
     return (
         f"| strokes streamed without pen-ups, {x['drawers']} drawers | {x['events_per_s']} events | | | | "
-        f"errors {x['errors'] or 0}; edge CPU {x['edge_cpu_ms_per_event']} ms per event; CPU edge {cpu['edge']}%, "
-        f"worker {cpu['worker']}%, drawers {cpu.get('drawers', '?')}%, RabbitMQ {cpu.get('rabbitmq', '?')}% |"
+        f"errors {x['errors'] or 0}; edge CPU {x['edge_cpu_ms_per_event']} ms per event; "
+        f"{_cpu_part(x['cpu_percent'])} |"
     )
 
 
@@ -74,10 +81,7 @@ def table(r: dict) -> str:
         idle += f", the tree at {x['tree']} (baseline{_median_note(x)})" if x.get("tree") else ""
         rows.append(
             f"| live path, {x['drawers']} drawers{idle} | {x['recognitions_per_s']} | {lat['p50']} | "
-            f"{lat['p95']} | {lat['p99']} | errors {x['errors'] or 0};{_edge_part(x)} "
-            f"CPU edge {x['cpu_percent']['edge']}%, "
-            f"worker {x['cpu_percent']['worker']}%, drawers {x['cpu_percent'].get('drawers', '?')}%, "
-            f"RabbitMQ {x['cpu_percent'].get('rabbitmq', '?')}%, machine {x['cpu_percent'].get('machine', '?')}% |"
+            f"{lat['p95']} | {lat['p99']} | errors {x['errors'] or 0};{_edge_part(x)} {_cpu_part(x['cpu_percent'])} |"
         )
     if r.get("streaming"):
         rows.append(_streaming_row(r["streaming"]))

@@ -133,10 +133,10 @@ def _live_and_saturation(settings: Settings, plan: dict, workdir: Path, echo) ->
         for n in plan["live_n"]:
             echo(f"live path: {n} drawers ...")
             runs.append(live(url, n, warmup_s=plan["warmup_s"], measure_s=plan["measure_s"], edge=edge, worker=worker))
-        n = _reference_load(plan)
-        echo(f"live path: {n} drawers streaming strokes without pen-ups ...")
+        ref = _reference_load(plan)
+        echo(f"live path: {ref} drawers streaming strokes without pen-ups ...")
         streaming = live(
-            url, n, warmup_s=plan["warmup_s"], measure_s=plan["measure_s"], edge=edge, worker=worker, pen_ups=False
+            url, ref, warmup_s=plan["warmup_s"], measure_s=plan["measure_s"], edge=edge, worker=worker, pen_ups=False
         )
         many = None
         if plan["idle"]:
